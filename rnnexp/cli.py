@@ -1,0 +1,112 @@
+"""Check every configuration of a command line before Hydra starts any job.
+
+Hydra reports a bad override from inside a job, with a traceback, and in a sweep only after
+other jobs have trained. ``precheck`` composes every configuration the command would run (every
+combination of a sweep) with Hydra's own compose API, applies ``config.check`` to each, and turns
+the first problem into one line: what was wrong and what is allowed.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import get_args_parser
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from . import config
+
+
+class UsageError(ValueError):
+    """A one-line message for the user."""
+
+
+def combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Every list of plain overrides the command line stands for (one per job of a sweep)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as e:
+        raise UsageError(_first_line(e)) from None
+    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+    if sweeps and not multirun:
+        raise UsageError(f"{sweeps[0]} lists several values: add -m (multirun) to sweep over them")
+    return BasicSweeper.split_arguments(parsed, None)[0] if multirun else [overrides]
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _known_keys(cfg) -> list[str]:
+    return list(_flatten(OmegaConf.to_container(cfg, resolve=False)))
+
+
+def _flatten(node, prefix=""):
+    for k, v in node.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def explain(e: BaseException, overrides: list[str], known: list[str]) -> str:
+    """One line for a Hydra / OmegaConf composition error."""
+    cause = e.__cause__ or e.__context__ or e
+    text = str(e)
+    m = re.search(r"Could not override '([^']+)'", text)
+    if m or "is not in struct" in str(cause):
+        key = m.group(1) if m else getattr(cause, "full_key", "?")
+        near = difflib.get_close_matches(key, known + list(config.OVERRIDE_NAME.values()), n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        return f"{key}: there is no such setting{hint}; see python -m rnnexp --help"
+    m = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    if m:
+        group, option = m.groups()
+        opts = getattr(e, "options", None) or []
+        return f"{group}={option} is not allowed: {group} must be one of {', '.join(opts) or '(no options found)'}"
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        key = cause.full_key
+        value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == key), None)
+        what = config.allowed(key) or _first_line(cause)
+        shown = f"{key}={value}" if value is not None else key
+        return f"{shown} is not allowed: {config.OVERRIDE_NAME.get(key, key)} must be {what}"
+    return _first_line(e)
+
+
+def precheck(argv: list[str]) -> None:
+    """Raise ``UsageError`` if any configuration the command line stands for is not allowed."""
+    args = get_args_parser().parse_args(argv)
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+        return
+    overrides = [o for o in args.overrides if not o.lstrip("+~").startswith("hydra")]
+    combos = combinations(overrides, args.multirun)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config.conf_dir()), version_base="1.3"):
+        known = _known_keys(compose("config"))
+        for combo in combos:
+            try:
+                cfg = compose("config", overrides=combo)
+            except (HydraException, OmegaConfBaseException) as e:
+                raise UsageError(explain(e, combo, known)) from None
+            try:
+                config.check(cfg)
+            except config.ConfigError as e:
+                raise UsageError(str(e)) from None
+    GlobalHydra.instance().clear()
+
+
+def run_precheck(argv: list[str] | None = None) -> None:
+    """``precheck`` for the command line; exits 2 with ``error: ...`` on a bad setting."""
+    try:
+        precheck(sys.argv[1:] if argv is None else argv)
+    except UsageError as e:
+        GlobalHydra.instance().clear()
+        print(f"rnnexp: error: {e}", file=sys.stderr)
+        sys.exit(2)

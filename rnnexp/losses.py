@@ -1,0 +1,61 @@
+"""Per-step output losses. Each maps logits ``z: (T, R, B, O)`` and target bits ``y: (T, R, B)``
+to the per-element loss ``(T, R, B)`` and its gradient ``dL/dz`` (same shape as ``z``).
+
+- ``bce``: one sigmoid output, binary cross-entropy.
+- ``mse``: one sigmoid output, squared error ``0.5 * (o - y)**2`` (seed 002's rule:
+  the output delta is ``(o - y) * o * (1 - o)``).
+- ``softmax``: two logits, softmax with cross-entropy (seed 001).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .activations import sigmoid
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    n_out: int  # logits per step
+    loss_and_grad: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    predict: Callable[[np.ndarray], np.ndarray]  # logits -> predicted bits (T, R, B)
+
+
+def _bce(z, y):
+    z0 = z[..., 0]
+    loss = np.logaddexp(0.0, z0) - y * z0  # softplus(z) - y z, stable for any z
+    return loss, (sigmoid(z0) - y)[..., None]
+
+
+def _mse(z, y):
+    o = sigmoid(z[..., 0])
+    err = o - y
+    return 0.5 * err * err, (err * o * (1.0 - o))[..., None]
+
+
+def _softmax(z, y):
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    s = e.sum(axis=-1, keepdims=True)
+    p = e / s
+    zy = np.where(y > 0.5, z[..., 1], z[..., 0])
+    loss = (m[..., 0] + np.log(s[..., 0])) - zy
+    onehot = np.stack([1.0 - y, y], axis=-1)
+    return loss, p - onehot
+
+
+LOSSES: dict[str, Loss] = {
+    "bce": Loss("bce", 1, _bce, lambda z: (z[..., 0] > 0.0).astype(np.int8)),
+    "mse": Loss("mse", 1, _mse, lambda z: (z[..., 0] > 0.0).astype(np.int8)),
+    "softmax": Loss("softmax", 2, _softmax, lambda z: (z[..., 1] > z[..., 0]).astype(np.int8)),
+}
+
+
+def get(name: str) -> Loss:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"loss={name!r}: allowed values are {', '.join(LOSSES)}") from None

@@ -1,0 +1,111 @@
+"""A sequence model plus the shared per-step output layer and loss.
+
+``logits_t = top_t Why + by``; the training objective per replica is the per-step loss averaged
+over the batch and then averaged (``time_reduction="mean"``) or summed (``"sum"``, seed 002) over
+the T steps. Replicas are independent: the gradient of replica r's objective only touches
+replica r's parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Optional
+
+import numpy as np
+
+from . import activations, init, losses, models
+from .models._ops import T_, bias_grad, outer_sum
+
+TIME_REDUCTIONS = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Everything that fixes the network's arithmetic (plain values, no Hydra)."""
+
+    hidden: int = 16
+    activation: str = "tanh"
+    loss: str = "bce"
+    bias: bool = True
+    model: str = "rnn"
+    init: str = "xavier"
+    scale: float = 1.0  # multiplies the recurrent matrix
+    input_scale: float = 1.0  # multiplies every other weight matrix
+    truncate: Optional[int] = None  # None: full BPTT
+    time_reduction: str = "mean"
+    n_in: int = 2
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # model-specific
+
+    @cached_property
+    def act(self) -> activations.Activation:
+        return activations.get(self.activation)
+
+    @cached_property
+    def loss_fn(self) -> losses.Loss:
+        return losses.get(self.loss)
+
+    @cached_property
+    def module(self):
+        return models.get(self.model)
+
+
+def init_params(spec: NetSpec, rngs: list[np.random.Generator]) -> dict[str, np.ndarray]:
+    params = spec.module.init_params(spec, rngs)
+    n_out = spec.loss_fn.n_out
+    params["Why"] = init.weights(rngs, spec.init, (spec.module.top_size(spec), n_out), scale=spec.input_scale)
+    if spec.bias:
+        params["by"] = init.zeros(len(rngs), n_out)
+    return params
+
+
+def forward(spec: NetSpec, params, x, h0=None):
+    """``x: (T, R, B, I)`` -> logits ``(T, R, B, O)`` and the cache for ``backward``."""
+    top, cache = spec.module.forward(spec, params, x, h0)
+    z = top @ params["Why"]  # (T, R, B, O)
+    if "by" in params:
+        z += params["by"]
+    cache["top"] = top
+    return z, cache
+
+
+def step_losses(spec: NetSpec, z, y):
+    """Per-element loss ``(T, R, B)`` and its gradient ``(T, R, B, O)``."""
+    return spec.loss_fn.loss_and_grad(z, y)
+
+
+def objective_scale(spec: NetSpec, T: int, B: int) -> float:
+    """Factor that turns summed per-element losses into the objective."""
+    return 1.0 / (B * (T if spec.time_reduction == "mean" else 1))
+
+
+def loss_and_grads(spec: NetSpec, params, x, y, h0=None):
+    """Objective per replica ``(R,)``, its gradients, and the logits and cache for diagnostics."""
+    T, _, B, _ = x.shape
+    z, cache = forward(spec, params, x, h0)
+    elem, dz = step_losses(spec, z, y)
+    c = objective_scale(spec, T, B)
+    loss = elem.sum(axis=(0, 2)) * c  # (R,)
+    grads = backward(spec, params, cache, dz * c)
+    return loss, grads, z, cache
+
+
+def backward(spec: NetSpec, params, cache, dz):
+    top = cache["top"]
+    dtop = dz @ T_(params["Why"])  # (T, R, B, top)
+    grads = spec.module.backward(spec, params, cache, dtop, spec.truncate)
+    grads["Why"] = outer_sum(top, dz)
+    if "by" in params:
+        grads["by"] = bias_grad(dz)
+    return grads
+
+
+def state_grad_profile(spec: NetSpec, params, cache, z, y):
+    """``||dL_T/dh_t||`` for t = 1..T, L_T = last step's loss averaged over the batch: ``{name: (R, T)}``."""
+    B = y.shape[2]
+    _, dz_last = step_losses(spec, z[-1:], y[-1:])
+    dtop_last = (dz_last[0] / B) @ T_(params["Why"])  # (R, B, top)
+    return spec.module.state_grad_profile(spec, params, cache, dtop_last)
+
+
+def predict(spec: NetSpec, z) -> np.ndarray:
+    return spec.loss_fn.predict(z)

@@ -1,0 +1,83 @@
+"""The files a run writes, and how they are read back.
+
+Every run (a single run, or one job of a sweep) writes into its own folder:
+
+- ``summary.csv``   one row per replica: final metrics, ``solved``, ``steps_to_solve``, ``diverged``
+- ``history.csv``   one row per (evaluation step, replica): loss, accuracies, gradient norms
+- ``profile.csv``   one row per (evaluation step, replica, state, t): ``||dL_T / dh_t||``
+- ``positions.csv`` one row per (replica, position): final per-bit accuracy at each step
+- ``run.json``      written last: the run's config columns, wall time and status
+
+Every table carries the run's resolved config as columns (``hidden``, ``order``, ``init``,
+``init.scale``, ``clip``, ``clip.threshold``, ...: named like the overrides), so tables from many
+runs concatenate into tidy tables that plot straight away. Files are written under a temporary
+name and renamed, so a half-written file is never read as a result.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+TABLES = ("summary", "history", "profile", "positions")
+MARKER = "run.json"
+
+
+def config_columns(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config flattened to ``{column: value}``; a group's ``name`` becomes the group."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    tree.pop("hydra", None)
+    out: dict[str, Any] = {}
+
+    def walk(node, prefix):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(v, key + ".")
+            else:
+                out[key[: -len(".name")] if key.endswith(".name") else key] = v
+
+    walk(tree, "")
+    return out
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    atomic_write_text(path, df.to_csv(index=False))
+
+
+def with_config(df: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
+    """Config columns first, then the table's own."""
+    conf = pd.DataFrame({k: [v] * len(df) for k, v in columns.items()}, index=df.index)
+    return pd.concat([conf, df.drop(columns=[c for c in columns if c in df.columns])], axis=1)
+
+
+def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], columns: dict[str, Any], meta: dict) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in TABLES:
+        write_table(with_config(tables[name], columns), out_dir / f"{name}.csv")
+    meta = {**meta, "config_columns": list(columns), "tables": [f"{n}.csv" for n in TABLES]}
+    atomic_write_text(out_dir / MARKER, json.dumps(meta, indent=2, default=str))  # last: marks the run complete
+
+
+def read_run(run_dir: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / MARKER).read_text())
+    return meta, {name: pd.read_csv(run_dir / f"{name}.csv") for name in TABLES}

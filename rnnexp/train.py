@@ -1,0 +1,171 @@
+"""The training loop. Trains ``replicas`` independent networks at once and records what happened.
+
+Never raises on divergence: a replica whose loss or weights become NaN/inf is frozen at its last
+finite weights and recorded (``diverged``, ``diverged_step``); the others go on.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import config, data, gradients, metrics, network, optim
+
+SEED001_EVAL = 1000  # seed 001 scored its metric on the first 1,000 training problems
+
+
+@dataclass
+class Result:
+    """Long tables, one row per observation (no config columns yet)."""
+
+    summary: pd.DataFrame  # one row per replica: final metrics, steps_to_solve, divergence
+    history: pd.DataFrame  # one row per (evaluation step, replica)
+    profile: pd.DataFrame  # one row per (evaluation step, replica, state, t): ||dL_T/dh_t||
+    positions: pd.DataFrame  # one row per (replica, position): final per-bit accuracy
+    wall_time: float
+
+
+def replica_rngs(seed: int, replica_ids) -> tuple[list, list]:
+    """Init and data generators of each replica: replica r uses ``SeedSequence(seed).spawn(n)[r]``."""
+    seqs = [np.random.SeedSequence(seed, spawn_key=(int(r),)) for r in replica_ids]
+    pairs = [[np.random.default_rng(s) for s in q.spawn(2)] for q in seqs]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def train(cfg: config.Config, replica_ids=None) -> Result:
+    """Train; ``replica_ids`` picks which replicas of the seed to train (default ``range(replicas)``)."""
+    t0 = time.perf_counter()
+    ids = np.arange(cfg.replicas) if replica_ids is None else np.asarray(replica_ids)
+    R = len(ids)
+    spec = config.net_spec(cfg)
+    init_rngs, data_rngs = replica_rngs(cfg.seed, ids)
+    params = network.init_params(spec, init_rngs)
+    batches = data.Batches(data_rngs, cfg.bits, cfg.order, cfg.batch, cfg.train_size)
+    ex, ey = data.eval_set(cfg.bits, cfg.order)
+    opt = optim.make(cfg.optimizer.name, params, momentum=cfg.optimizer.momentum, beta1=cfg.optimizer.beta1,
+                     beta2=cfg.optimizer.beta2, eps=cfg.optimizer.eps)
+    steps = config.effective_steps(cfg)
+    steps_per_epoch = cfg.train_size // cfg.batch if cfg.train_size else 0
+    halve = cfg.lr_schedule == "halve_on_rise"
+
+    lr = np.full(R, float(cfg.lr))
+    active = np.ones(R, bool)
+    diverged_step = np.full(R, -1)
+    solved_step = np.full(R, -1)
+    last_check = np.full(R, np.inf)  # loss at the last "did it rise?" check
+    win_loss, win_clip, win_gmax, win_n = np.zeros(R), np.zeros(R), np.zeros(R), 0
+    hist, prof = [], []
+    evaluation = None
+
+    with np.errstate(all="ignore"):  # overflow in a diverging replica is a result, not a warning
+        for s in range(steps + 1):
+            if halve and steps_per_epoch and s % steps_per_epoch == 0 and s < steps:
+                epoch_loss = metrics.evaluate(spec, params, batches.train_x, batches.train_y)["loss"]
+                lr = np.where(epoch_loss > last_check, lr / 2, lr)
+                last_check = epoch_loss
+            x, y = batches.next(s)  # at s == steps: a diagnostic batch only, never trained on
+            loss, grads, z, cache = network.loss_and_grads(spec, params, x, y)
+            norm = gradients.global_norm(grads)
+            is_eval = s % cfg.eval_every == 0 or s == steps
+            if is_eval:
+                pnorms = gradients.param_norms(grads)
+                profiles = network.state_grad_profile(spec, params, cache, z, y)
+            fired = gradients.clip(grads, cfg.clip.name, cfg.clip.threshold, norm)
+            win_loss += loss
+            win_clip += fired
+            win_gmax = np.fmax(win_gmax, norm)
+            win_n += 1
+
+            if is_eval:
+                evaluation = metrics.evaluate(spec, params, ex, ey)
+                if halve and not steps_per_epoch and s > 0:
+                    lr = np.where(evaluation["loss"] > last_check, lr / 2, lr)
+                if halve and not steps_per_epoch:
+                    last_check = evaluation["loss"]
+                newly = (solved_step < 0) & active & (evaluation["sum_acc"] == 1.0)
+                solved_step[newly] = s
+                row = {
+                    "step": np.full(R, s), "replica": ids,
+                    "loss": evaluation["loss"], "bit_acc": evaluation["bit_acc"], "sum_acc": evaluation["sum_acc"],
+                    "train_loss": win_loss / win_n, "grad_norm": norm, "grad_norm_max": win_gmax,
+                    "clipped": fired, "clip_frac": win_clip / win_n,
+                    "sigma_max": gradients.largest_singular_value(spec.module.recurrent_weights(params)),
+                    "lr": lr.copy(), "diverged": ~active,
+                }
+                if steps_per_epoch:
+                    row["epoch"] = np.full(R, s / steps_per_epoch)
+                    row["seed_acc"] = _seed001_metric(spec, params, batches)
+                row.update({f"grad_norm_{k}": v for k, v in pnorms.items()})
+                hist.append(pd.DataFrame(row))
+                T = profiles[next(iter(profiles))].shape[1]
+                for state, norms in profiles.items():  # (R, T)
+                    prof.append(pd.DataFrame({
+                        "step": s, "replica": np.repeat(ids, T), "state": state,
+                        "t": np.tile(np.arange(1, T + 1), R), "grad_norm": norms.ravel(),
+                    }))
+                win_loss, win_clip, win_gmax, win_n = np.zeros(R), np.zeros(R), np.zeros(R), 0
+            if s == steps:
+                break
+
+            new = opt.step(params, grads, lr, active)
+            ok = np.isfinite(loss)
+            for p in new.values():
+                ok &= np.isfinite(p).reshape(R, -1).all(axis=1)
+            if ok.all() and active.all():
+                params = new
+            else:
+                diverged_step[active & ~ok] = s + 1
+                active &= ok
+                keep = active[:, None, None]
+                params = {k: np.where(keep, new[k], params[k]) for k in params}
+
+    wall = time.perf_counter() - t0
+    history = pd.concat(hist, ignore_index=True)
+    final = history[history["step"] == steps].set_index("replica").loc[ids]
+    summary = pd.DataFrame({
+        "replica": ids,
+        "solved": solved_step >= 0,
+        "steps_to_solve": np.where(solved_step >= 0, solved_step, np.nan),
+        "diverged": ~active,
+        "diverged_step": np.where(diverged_step >= 0, diverged_step, np.nan),
+        "loss": final["loss"].to_numpy(), "bit_acc": final["bit_acc"].to_numpy(),
+        "sum_acc": final["sum_acc"].to_numpy(), "train_loss": final["train_loss"].to_numpy(),
+        "grad_norm": final["grad_norm"].to_numpy(), "sigma_max": final["sigma_max"].to_numpy(),
+        "lr_final": lr, "steps": steps, "wall_time": wall,
+    })
+    if steps_per_epoch:
+        summary["seed_acc"] = final["seed_acc"].to_numpy()
+    pos = evaluation["pos_acc"]  # (R, T), at the final evaluation
+    T = pos.shape[1]
+    positions = pd.DataFrame({
+        "replica": np.repeat(ids, T), "t": np.tile(np.arange(1, T + 1), R),
+        "bit": np.tile(np.arange(T) if cfg.order == "lsb" else np.arange(T)[::-1], R),
+        "bit_acc": pos.ravel(),
+    })
+    return Result(summary, history, pd.concat(prof, ignore_index=True), positions, wall)
+
+
+def _seed001_metric(spec, params, batches) -> np.ndarray:
+    n = min(SEED001_EVAL, batches.train_size)
+    z, _ = network.forward(spec, params, batches.train_x[:, :, :n])
+    return metrics.seed001_accuracy(network.predict(spec, z), batches.train_y[:, :, :n])
+
+
+def run(cfg, out_dir) -> Result:
+    """Check ``cfg`` (a Hydra ``DictConfig``), train, and write the run's tables into ``out_dir``."""
+    from omegaconf import OmegaConf
+
+    from . import __version__, results
+
+    config.check(cfg)
+    plain = OmegaConf.to_object(cfg)  # a config.Config: no Hydra below this line
+    result = train(plain)
+    columns = results.config_columns(cfg)
+    columns["steps"] = config.effective_steps(plain)
+    tables = {"summary": result.summary.drop(columns=["steps"]), "history": result.history,
+              "profile": result.profile, "positions": result.positions}
+    meta = {"status": "complete", "wall_time": result.wall_time, "rnnexp_version": __version__}
+    results.write_run(out_dir, tables, columns, meta)
+    return result

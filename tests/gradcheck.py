@@ -1,0 +1,50 @@
+"""Central-difference oracle for BPTT gradients, full or truncated (shared by the gradient tests)."""
+from __future__ import annotations
+
+import numpy as np
+
+from rnnexp import network
+
+
+def truncated_objective(spec, params, x, y, h0, h_ref):
+    """The objective whose exact gradient truncated BPTT computes.
+
+    Step t's loss is recomputed from the *fixed* reference state ``h_ref[t-k]`` (state before step
+    t-k) through steps t-k..t with the given parameters; with ``k = None`` it is the plain objective.
+    Returns the objective per replica ``(R,)``.
+    """
+    T, _, B, _ = x.shape
+    c = network.objective_scale(spec, T, B)
+    k = spec.truncate
+    if k is None or k >= T - 1:
+        z, _ = network.forward(spec, params, x, h0)
+        return network.step_losses(spec, z, y)[0].sum(axis=(0, 2)) * c
+    total = 0.0
+    for t in range(T):
+        s = max(0, t - k)
+        start = h0 if s == 0 else h_ref[s]
+        z, _ = network.forward(spec, params, x[s : t + 1], start)
+        total = total + network.step_losses(spec, z[-1:], y[t : t + 1])[0].sum(axis=(0, 2)) * c
+    return total
+
+
+def max_relative_error(spec, params, x, y, h0, eps=1e-6):
+    """Largest ``||analytic - numeric|| / max(||analytic||, ||numeric||)`` over parameters and replicas."""
+    _, grads, _, cache = network.loss_and_grads(spec, params, x, y, h0)
+    h_ref = cache.get("h")
+    worst = 0.0
+    for name, p in params.items():
+        num = np.zeros_like(p)
+        for idx in np.ndindex(p.shape[1:]):  # all replicas at once: their objectives are independent
+            orig = p[(slice(None),) + idx].copy()
+            p[(slice(None),) + idx] = orig + eps
+            up = truncated_objective(spec, params, x, y, h0, h_ref)
+            p[(slice(None),) + idx] = orig - eps
+            down = truncated_objective(spec, params, x, y, h0, h_ref)
+            p[(slice(None),) + idx] = orig
+            num[(slice(None),) + idx] = (up - down) / (2 * eps)
+        a = grads[name].reshape(p.shape[0], -1)
+        n = num.reshape(p.shape[0], -1)
+        denom = np.maximum(np.maximum(np.linalg.norm(a, axis=1), np.linalg.norm(n, axis=1)), 1e-12)
+        worst = max(worst, float((np.linalg.norm(a - n, axis=1) / denom).max()))
+    return worst
