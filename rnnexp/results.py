@@ -3,14 +3,16 @@
 Every run (a single run, or one job of a sweep) writes into its own folder:
 
 - ``summary.csv``   one row per replica: final metrics, ``solved``, ``steps_to_solve``, ``diverged``
-- ``history.csv``   one row per (evaluation step, replica): loss, accuracies, gradient norms
+- ``history.csv``   one row per (evaluation step, replica): eval_loss, accuracies, gradient norms
 - ``profile.csv``   one row per (evaluation step, replica, state, t): ``||dL_T / dh_t||``
 - ``positions.csv`` one row per (replica, position): final per-bit accuracy at each step
 - ``run.json``      written last: the run's config columns, wall time and status
 
 Every table carries the run's resolved config as columns (``hidden``, ``order``, ``init``,
 ``init.scale``, ``clip``, ``clip.threshold``, ...: named like the overrides), so tables from many
-runs concatenate into tidy tables that plot straight away. Files are written under a temporary
+runs concatenate into tidy tables that plot straight away. A measurement whose name is also a setting
+is renamed (``RENAMED``): the evaluation loss is ``eval_loss`` (the setting ``loss`` names the
+loss function), the current learning rate ``lr_now``. Files are written under a temporary
 name and renamed, so a half-written file is never read as a result.
 """
 from __future__ import annotations
@@ -62,10 +64,16 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
+# a measurement named like a setting (the metric ``loss`` vs the setting ``loss=bce``): the setting
+# keeps the name, the measurement is renamed rather than dropped
+RENAMED = {"loss": "eval_loss", "lr": "lr_now"}
+
+
 def with_config(df: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
-    """Config columns first, then the table's own."""
+    """Config columns first, then the table's own (renamed by ``RENAMED`` where names clash)."""
     conf = pd.DataFrame({k: [v] * len(df) for k, v in columns.items()}, index=df.index)
-    return pd.concat([conf, df.drop(columns=[c for c in columns if c in df.columns])], axis=1)
+    df = df.rename(columns={c: RENAMED.get(c, f"{c}_measured") for c in df.columns if c in columns})
+    return pd.concat([conf, df], axis=1)
 
 
 def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], columns: dict[str, Any], meta: dict) -> None:
