@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 from . import cli, collect, config, train
 
-config.register()
+
 
 
 @hydra.main(version_base="1.3", config_path=str(config.conf_dir()), config_name="config")

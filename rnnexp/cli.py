@@ -18,7 +18,6 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import config
@@ -42,18 +41,6 @@ def combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
 
 def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-def _known_keys(cfg) -> list[str]:
-    return list(_flatten(OmegaConf.to_container(cfg, resolve=False)))
-
-
-def _flatten(node, prefix=""):
-    for k, v in node.items():
-        if isinstance(v, dict):
-            yield from _flatten(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}"
 
 
 def explain(e: BaseException, overrides: list[str], known: list[str]) -> str:
@@ -89,7 +76,7 @@ def precheck(argv: list[str]) -> None:
     combos = combinations(overrides, args.multirun)
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config.conf_dir()), version_base="1.3"):
-        known = _known_keys(compose("config"))
+        known = config.flat_keys(compose("config"))
         for combo in combos:
             try:
                 cfg = compose("config", overrides=combo)

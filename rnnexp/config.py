@@ -7,11 +7,13 @@ values.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
 from . import activations, data, gradients, init, losses, models, network, optim
 
@@ -149,8 +151,14 @@ def _select(cfg, key: str):
 def check(cfg) -> None:
     """Raise ``ConfigError`` (one line) for the first setting that is not allowed.
 
-    ``cfg`` is a ``Config``, a ``DictConfig`` or a nested dict.
+    ``cfg`` is a ``Config`` or a ``DictConfig``.
     """
+    if isinstance(cfg, DictConfig):
+        extra = sorted(set(flat_keys(cfg)) - set(flat_keys(OmegaConf.structured(Config))))
+        if extra:
+            near = difflib.get_close_matches(extra[0], flat_keys(OmegaConf.structured(Config)), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise ConfigError(f"{extra[0]}: there is no such setting{hint}; see python -m rnnexp --help")
     for key, (test, what) in RULES.items():
         value = _select(cfg, key)
         try:
@@ -165,6 +173,23 @@ def check(cfg) -> None:
         raise ConfigError(f"epochs={epochs} needs a fixed training set: also set train_size to an integer >= 1")
     if train_size and train_size % batch:
         raise ConfigError(f"train_size={train_size} is not allowed: it must be a multiple of batch={batch}")
+
+
+def flat_keys(cfg) -> list[str]:
+    """Dotted keys of every leaf setting (the ``hydra`` node excluded)."""
+    out = []
+
+    def walk(node, prefix):
+        for k, v in node.items():
+            if prefix == "" and k == "hydra":
+                continue
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                out.append(f"{prefix}{k}")
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return out
 
 
 def _show(v) -> str:
@@ -185,3 +210,6 @@ def net_spec(cfg) -> network.NetSpec:
         init=cfg.init.name, scale=cfg.init.scale, input_scale=cfg.init.input_scale,
         truncate=cfg.bptt.truncate, time_reduction=cfg.time_reduction,
     )
+
+
+register()  # the schema is available to Hydra as soon as this module is imported
