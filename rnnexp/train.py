@@ -88,11 +88,11 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                 solved_step[newly] = s
                 row = {
                     "step": np.full(R, s), "replica": ids,
-                    "loss": evaluation["loss"], "bit_acc": evaluation["bit_acc"], "sum_acc": evaluation["sum_acc"],
+                    "eval_loss": evaluation["loss"], "bit_acc": evaluation["bit_acc"], "sum_acc": evaluation["sum_acc"],
                     "train_loss": win_loss / win_n, "grad_norm": norm, "grad_norm_max": win_gmax,
                     "clipped": fired, "clip_frac": win_clip / win_n,
                     "sigma_max": gradients.largest_singular_value(spec.module.recurrent_weights(params)),
-                    "lr": lr.copy(), "diverged": ~active,
+                    "lr_now": lr.copy(), "diverged": ~active,
                 }
                 if steps_per_epoch:
                     row["epoch"] = np.full(R, s / steps_per_epoch)
@@ -130,7 +130,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
         "steps_to_solve": np.where(solved_step >= 0, solved_step, np.nan),
         "diverged": ~active,
         "diverged_step": np.where(diverged_step >= 0, diverged_step, np.nan),
-        "loss": final["loss"].to_numpy(), "bit_acc": final["bit_acc"].to_numpy(),
+        "eval_loss": final["eval_loss"].to_numpy(), "bit_acc": final["bit_acc"].to_numpy(),
         "sum_acc": final["sum_acc"].to_numpy(), "train_loss": final["train_loss"].to_numpy(),
         "grad_norm": final["grad_norm"].to_numpy(), "sigma_max": final["sigma_max"].to_numpy(),
         "lr_final": lr, "steps": steps, "wall_time": wall,

@@ -12,7 +12,7 @@ def test_replica_alone_equals_replica_beside_others(cfg):
     cfg.replicas = 4
     together = train.train(cfg)
     alone = train.train(cfg, replica_ids=[2])
-    cols = ["loss", "bit_acc", "sum_acc", "train_loss", "grad_norm", "sigma_max"]
+    cols = ["eval_loss", "bit_acc", "sum_acc", "train_loss", "grad_norm", "sigma_max"]
     a = together.history[together.history.replica == 2][cols].to_numpy()
     b = alone.history[cols].to_numpy()
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
@@ -25,7 +25,7 @@ def test_same_seed_same_result_and_other_seed_differs(cfg):
     pd.testing.assert_frame_equal(a.history, b.history)
     cfg.seed = 1
     c = train.train(cfg)
-    assert not np.allclose(a.history["loss"], c.history["loss"])
+    assert not np.allclose(a.history["eval_loss"], c.history["eval_loss"])
 
 
 def test_replicas_differ_from_each_other(cfg):
@@ -105,7 +105,7 @@ def test_momentum_sgd_and_sum_reduction_train(cfg):
     cfg.optimizer.name, cfg.optimizer.momentum, cfg.lr, cfg.time_reduction = "sgd", 0.9, 0.05, "sum"
     cfg.steps = 300
     h = train.train(cfg).history
-    first, last = h[h.step == 0]["loss"].mean(), h[h.step == h.step.max()]["loss"].mean()
+    first, last = h[h.step == 0]["eval_loss"].mean(), h[h.step == h.step.max()]["eval_loss"].mean()
     assert last < 0.7 * first
 
 
