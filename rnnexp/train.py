@@ -73,7 +73,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                 pnorms = gradients.param_norms(grads)
                 profiles = network.state_grad_profile(spec, params, cache, z, y)
             fired = gradients.clip(grads, cfg.clip.name, cfg.clip.threshold, norm)
-            win_loss += loss
+            win_loss += loss if spec.time_reduction == "mean" else loss / x.shape[0]  # per bit
             win_clip += fired
             win_gmax = np.fmax(win_gmax, norm)
             win_n += 1
