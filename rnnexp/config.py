@@ -7,6 +7,7 @@ values.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from . import activations, data, gradients, init, losses, models, network, optim
+from .models import ModelConf  # name, layers; a model's own settings extend it (rnnexp/models)
 
 LR_SCHEDULES = ("constant", "halve_on_rise")
-
-
-@dataclass
-class ModelConf:
-    name: str = "rnn"  # the sequence model: a module in rnnexp/models
 
 
 @dataclass
@@ -78,7 +75,10 @@ class Config:
 
 
 def register() -> None:
-    ConfigStore.instance().store(name="rnnexp_schema", node=Config)
+    cs = ConfigStore.instance()
+    cs.store(name="rnnexp_schema", node=Config)
+    for name in models.names():  # conf/model/<name>.yaml extends it: /model_<name>_schema@_here_
+        cs.store(name=f"model_{name}_schema", node=models.conf_class(name), package="model")
 
 
 def conf_dir() -> Path:
@@ -102,6 +102,7 @@ def _choice(values) -> tuple[Callable[[Any], bool], str]:
 # setting -> (test, what is allowed). The type was already enforced by the schema.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.name": _choice(models.names()),
+    "model.layers": (lambda v: v >= 1, "an integer >= 1"),
     "hidden": (lambda v: v >= 1, "an integer >= 1"),
     "activation": _choice(activations.ACTIVATIONS),
     "bias": (lambda v: isinstance(v, bool), "true or false"),
@@ -138,6 +139,10 @@ OVERRIDE_NAME = {"model.name": "model", "init.name": "init", "clip.name": "clip"
 def allowed(key: str) -> Optional[str]:
     """What is allowed for a setting (by its config key), if there is a rule for it."""
     rule = RULES.get(key) or RULES.get(f"{key}.name")
+    for name in models.names() if rule is None else ():
+        rule = getattr(models.get(name), "RULES", {}).get(key)
+        if rule:
+            break
     return rule[1] if rule else None
 
 
@@ -154,12 +159,27 @@ def check(cfg) -> None:
     ``cfg`` is a ``Config`` or a ``DictConfig``.
     """
     if isinstance(cfg, DictConfig):
-        extra = sorted(set(flat_keys(cfg)) - set(flat_keys(OmegaConf.structured(Config))))
+        known = flat_keys(_schema(cfg))
+        extra = sorted(set(flat_keys(cfg)) - set(known))
         if extra:
-            near = difflib.get_close_matches(extra[0], flat_keys(OmegaConf.structured(Config)), n=1)
+            near = difflib.get_close_matches(extra[0], known, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise ConfigError(f"{extra[0]}: there is no such setting{hint}; see python -m rnnexp --help")
-    for key, (test, what) in RULES.items():
+    _apply(RULES, cfg)
+    module = models.get(_select(cfg, "model.name"))  # a model may add rules for its own settings
+    _apply(getattr(module, "RULES", {}), cfg)
+    problem = module.check(lambda key: _select(cfg, key)) if hasattr(module, "check") else None
+    if problem:
+        raise ConfigError(problem)
+    train_size, batch, epochs = _select(cfg, "train_size"), _select(cfg, "batch"), _select(cfg, "epochs")
+    if epochs is not None and train_size == 0:
+        raise ConfigError(f"epochs={epochs} needs a fixed training set: also set train_size to an integer >= 1")
+    if train_size and train_size % batch:
+        raise ConfigError(f"train_size={train_size} is not allowed: it must be a multiple of batch={batch}")
+
+
+def _apply(rules, cfg) -> None:
+    for key, (test, what) in rules.items():
         value = _select(cfg, key)
         try:
             ok = bool(test(value))
@@ -168,11 +188,15 @@ def check(cfg) -> None:
         if not ok:
             name = OVERRIDE_NAME.get(key, key)
             raise ConfigError(f"{name}={_show(value)} is not allowed: {name} must be {what}")
-    train_size, batch, epochs = _select(cfg, "train_size"), _select(cfg, "batch"), _select(cfg, "epochs")
-    if epochs is not None and train_size == 0:
-        raise ConfigError(f"epochs={epochs} needs a fixed training set: also set train_size to an integer >= 1")
-    if train_size and train_size % batch:
-        raise ConfigError(f"train_size={train_size} is not allowed: it must be a multiple of batch={batch}")
+
+
+def _schema(cfg):
+    """The schema ``cfg`` must match: ``Config`` with the chosen model's settings."""
+    schema = OmegaConf.structured(Config)
+    name = cfg.model.name if "name" in cfg.get("model", {}) else None
+    if name in models.names():
+        schema.model = OmegaConf.structured(models.conf_class(name))
+    return schema
 
 
 def flat_keys(cfg) -> list[str]:
@@ -208,8 +232,17 @@ def net_spec(cfg) -> network.NetSpec:
     return network.NetSpec(
         hidden=cfg.hidden, activation=cfg.activation, loss=cfg.loss, bias=cfg.bias, model=cfg.model.name,
         init=cfg.init.name, scale=cfg.init.scale, input_scale=cfg.init.input_scale,
-        truncate=cfg.bptt.truncate, time_reduction=cfg.time_reduction,
+        truncate=cfg.bptt.truncate, time_reduction=cfg.time_reduction, options=_model_options(cfg.model),
     )
+
+
+def _model_options(model) -> dict[str, Any]:
+    """A model's settings except its name (``layers`` and its own), as plain values."""
+    if isinstance(model, DictConfig):
+        model = OmegaConf.to_container(model, resolve=True)
+    elif dataclasses.is_dataclass(model):
+        model = dataclasses.asdict(model)
+    return {k: v for k, v in model.items() if k != "name"}
 
 
 register()  # the schema is available to Hydra as soon as this module is imported

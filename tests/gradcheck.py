@@ -9,8 +9,9 @@ from rnnexp import network
 def truncated_objective(spec, params, x, y, h0, h_ref):
     """The objective whose exact gradient truncated BPTT computes.
 
-    Step t's loss is recomputed from the *fixed* reference state ``h_ref[t-k]`` (state before step
-    t-k) through steps t-k..t with the given parameters; with ``k = None`` it is the plain objective.
+    Step t's loss is recomputed from the *fixed* reference state ``h_ref[t-k]`` (the state entering
+    step t-k, in the model's state layout) through steps t-k..t with the given parameters; with
+    ``k = None`` it is the plain objective.
     Returns the objective per replica ``(R,)``.
     """
     T, _, B, _ = x.shape
@@ -28,10 +29,17 @@ def truncated_objective(spec, params, x, y, h0, h_ref):
     return total
 
 
+def reference_states(spec, cache, T):
+    """The state entering each step s = 0..T-1: the model's ``state_before``, else ``cache["h"][s]``."""
+    before = getattr(spec.module, "state_before", None)
+    return [before(spec, cache, s) if before else cache["h"][s] for s in range(T)]
+
+
 def max_relative_error(spec, params, x, y, h0, eps=1e-6):
     """Largest ``||analytic - numeric|| / max(||analytic||, ||numeric||)`` over parameters and replicas."""
     _, grads, _, cache = network.loss_and_grads(spec, params, x, y, h0)
-    h_ref = cache.get("h")
+    truncated = spec.truncate is not None and spec.truncate < x.shape[0] - 1
+    h_ref = reference_states(spec, cache, x.shape[0]) if truncated else None
     worst = 0.0
     for name, p in params.items():
         num = np.zeros_like(p)

@@ -136,7 +136,7 @@ def test_example_sweep_exactly_as_the_readme_says(tmp_path):
 def test_help_lists_groups_and_settings():
     r = run_cli("--help")
     assert r.returncode == 0
-    for word in ("clip: none, norm, value", "optimizer: adam, sgd", "init:", "model: rnn", "hidden: 16", "order: lsb"):
+    for word in ("clip: none, norm, value", "optimizer: adam, sgd", "init:", "model: birnn, gru, lstm, rnn", "hidden: 16", "order: lsb"):
         assert word in r.stdout
 
 

@@ -1,0 +1,124 @@
+"""GRU (Cho et al. 2014, the original form: the reset gate acts before the recurrent matmul),
+optionally stacked.
+
+    [z, r] = sigmoid(x_t Wxh + h_{t-1} Whh + bh)[:2H]                 update, reset gates
+    n_t    = act(x_t Wxh[:, 2H:] + (r * h_{t-1}) Whh[:, 2H:] + bh[2H:])  candidate
+    h_t    = (1 - z) * n_t + z * h_{t-1}
+
+``act`` is the ``activation`` setting (tanh by default), applied to the candidate like Keras'
+``activation`` argument; the gates are always sigmoid. Shapes: ``Wxh: (R, I, 3H)``,
+``Whh: (R, H, 3H)``, ``bh: (R, 1, 3H)``, gate blocks in the order z, r, n. The state is h only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import init
+from ..activations import sigmoid
+from . import _stack
+from ._ops import T_, outer_sum
+
+
+class Cell:
+    gates = 3
+    states = ("h",)
+
+    @staticmethod
+    def init_bias(spec, R, H):
+        return init.zeros(R, 3 * H)
+
+    @staticmethod
+    def run(spec, lp, xw, s0):
+        T, R, B, G = xw.shape
+        H = G // 3
+        act = spec.act.f
+        Wzr = np.ascontiguousarray(lp["Whh"][..., : 2 * H])  # (R, H, 2H)
+        Wn = np.ascontiguousarray(lp["Whh"][..., 2 * H :])  # (R, H, H)
+        h = np.empty((T + 1, R, B, H))
+        gates = np.empty((T, R, B, G))  # post-activation z, r, n
+        rh = np.empty((T, R, B, H))  # r * h_{t-1}: what Whh[:, 2H:] multiplies
+        h[0] = s0[0]
+        for t in range(T):
+            a = gates[t]
+            zr = h[t] @ Wzr
+            zr += xw[t, ..., : 2 * H]
+            sigmoid(zr, out=a[..., : 2 * H])
+            np.multiply(a[..., H : 2 * H], h[t], out=rh[t])
+            n = rh[t] @ Wn
+            n += xw[t, ..., 2 * H :]
+            act(n, out=a[..., 2 * H :])
+            n = a[..., 2 * H :]
+            np.subtract(h[t], n, out=h[t + 1])
+            h[t + 1] *= a[..., :H]
+            h[t + 1] += n  # n + z * (h_{t-1} - n)
+        return {"h": h, "h_prev": h[:-1], "gates": gates, "rh": rh}
+
+    @staticmethod
+    def prepare(spec, lp, c):
+        if "dgates" not in c:
+            g = c["gates"]
+            H = g.shape[-1] // 3
+            d = np.empty_like(g)
+            s = g[..., : 2 * H]
+            np.multiply(s, 1.0 - s, out=d[..., : 2 * H])
+            d[..., 2 * H :] = spec.act.df(g[..., 2 * H :])
+            c["dgates"] = d
+
+    @staticmethod
+    def back(spec, lp, c, t, dS):
+        dh = dS[0]
+        g, dg, hp = c["gates"][t], c["dgates"][t], c["h_prev"][t]
+        H = g.shape[-1] // 3
+        z, r, n = g[..., :H], g[..., H : 2 * H], g[..., 2 * H :]
+        Whh = lp["Whh"]
+        dpre = np.empty(g.shape)
+        np.multiply(dh * (hp - n), dg[..., :H], out=dpre[..., :H])  # through z
+        np.multiply(dh * (1.0 - z), dg[..., 2 * H :], out=dpre[..., 2 * H :])  # through n
+        drh = dpre[..., 2 * H :] @ T_(Whh[..., 2 * H :])  # dL/d(r * h_{t-1})
+        np.multiply(drh * hp, dg[..., H : 2 * H], out=dpre[..., H : 2 * H])  # through r
+        dh_prev = dh * z + drh * r + dpre[..., : 2 * H] @ T_(Whh[..., : 2 * H])
+        return dpre, (dh_prev,)
+
+    @staticmethod
+    def grad_Whh(lp, c, dpre):
+        H = dpre.shape[-1] // 3
+        return np.concatenate([outer_sum(c["h_prev"], dpre[..., : 2 * H]),
+                               outer_sum(c["rh"], dpre[..., 2 * H :])], axis=-1)
+
+    @staticmethod
+    def state_grads(spec, lp, c, t, dS):
+        return {"h": dS[0]}
+
+
+def top_size(spec) -> int:
+    return spec.hidden
+
+
+def initial_state(spec, R: int, B: int) -> np.ndarray:
+    return _stack.initial_state(Cell, spec, R, B)
+
+
+def init_params(spec, rngs) -> dict[str, np.ndarray]:
+    return _stack.init_params(Cell, spec, rngs)
+
+
+def recurrent_weights(params) -> np.ndarray:
+    """Every layer's ``Whh`` ``(H, 3H)``, block-diagonally."""
+    return _stack.recurrent_weights(params)
+
+
+def forward(spec, params, x, h0=None):
+    return _stack.forward(Cell, spec, params, x, h0)
+
+
+def backward(spec, params, cache, dtop, truncate=None):
+    return _stack.backward(Cell, spec, params, cache, dtop, truncate)
+
+
+def state_before(spec, cache, s):
+    return _stack.state_before(Cell, cache, s)
+
+
+def state_grad_profile(spec, params, cache, dtop_last):
+    """``||dL_T/dh_t||`` over batch, hidden units and layers, t = 1..T: ``{"h": (R, T)}``."""
+    return _stack.state_grad_profile(Cell, spec, params, cache, dtop_last)

@@ -1,0 +1,136 @@
+"""LSTM (Hochreiter & Schmidhuber 1997, with a forget gate: Gers et al. 2000), optionally stacked.
+
+    [i, f, o] = sigmoid(x_t Wxh + h_{t-1} Whh + bh)[:3H]      input, forget, output gates
+    g_t       = act(...)[3H:]                                 candidate
+    c_t       = f * c_{t-1} + i * g_t                         cell state
+    h_t       = o * act(c_t)
+
+``act`` is the ``activation`` setting (tanh by default), applied to the candidate and to the cell
+output like Keras' ``activation`` argument; the gates are always sigmoid. Shapes: ``Wxh: (R, I, 4H)``,
+``Whh: (R, H, 4H)``, ``bh: (R, 1, 4H)``, gate blocks in the order i, f, o, g. The state is
+``(2L, R, B, H)``: h and c of each layer. ``bh``'s forget block starts at ``model.forget_bias``
+(Jozefowicz et al. 2015: 1.0 keeps the cell's memory early in training).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import init
+from ..activations import sigmoid
+from . import ModelConf, _stack
+from ._ops import T_, outer_sum
+
+
+@dataclass
+class Conf(ModelConf):
+    name: str = "lstm"
+    forget_bias: float = 1.0  # initial forget-gate bias (only with bias=true)
+
+
+RULES = {"model.forget_bias": (lambda v: math.isfinite(v), "a finite number")}
+
+
+class Cell:
+    gates = 4
+    states = ("h", "c")
+
+    @staticmethod
+    def init_bias(spec, R, H):
+        b = init.zeros(R, 4 * H)
+        b[..., H : 2 * H] = float(spec.options.get("forget_bias", Conf.forget_bias))
+        return b
+
+    @staticmethod
+    def run(spec, lp, xw, s0):
+        T, R, B, G = xw.shape
+        H = G // 4
+        act, Whh = spec.act.f, lp["Whh"]
+        h = np.empty((T + 1, R, B, H))
+        c = np.empty((T + 1, R, B, H))
+        gates = np.empty((T, R, B, G))  # post-activation i, f, o, g
+        k = np.empty((T, R, B, H))  # act(c_t)
+        h[0], c[0] = s0
+        for t in range(T):
+            a = np.matmul(h[t], Whh, out=gates[t])  # (R, B, 4H)
+            a += xw[t]
+            sigmoid(a[..., : 3 * H], out=a[..., : 3 * H])
+            act(a[..., 3 * H :], out=a[..., 3 * H :])
+            np.multiply(a[..., H : 2 * H], c[t], out=c[t + 1])  # f * c_{t-1}
+            c[t + 1] += a[..., :H] * a[..., 3 * H :]  # + i * g
+            act(c[t + 1], out=k[t])
+            np.multiply(a[..., 2 * H : 3 * H], k[t], out=h[t + 1])  # o * act(c_t)
+        return {"h": h, "c": c, "h_prev": h[:-1], "c_prev": c[:-1], "gates": gates, "k": k}
+
+    @staticmethod
+    def prepare(spec, lp, c):
+        if "dgates" not in c:
+            g = c["gates"]
+            H = g.shape[-1] // 4
+            d = np.empty_like(g)  # d(gate)/d(pre-activation), from the cached outputs
+            s = g[..., : 3 * H]
+            np.multiply(s, 1.0 - s, out=d[..., : 3 * H])
+            d[..., 3 * H :] = spec.act.df(g[..., 3 * H :])
+            c["dgates"] = d
+            c["dk"] = spec.act.df(c["k"])  # act'(c_t), (T, R, B, H)
+
+    @staticmethod
+    def back(spec, lp, c, t, dS):
+        dh, dc = dS
+        g = c["gates"][t]
+        H = g.shape[-1] // 4
+        i, f, o, gg = g[..., :H], g[..., H : 2 * H], g[..., 2 * H : 3 * H], g[..., 3 * H :]
+        dc = dc + dh * o * c["dk"][t]  # c_t reaches the loss through h_t and through c_{t+1}
+        dpre = np.empty(g.shape)
+        np.multiply(dc, gg, out=dpre[..., :H])  # dL/di
+        np.multiply(dc, c["c_prev"][t], out=dpre[..., H : 2 * H])  # dL/df
+        np.multiply(dh, c["k"][t], out=dpre[..., 2 * H : 3 * H])  # dL/do
+        np.multiply(dc, i, out=dpre[..., 3 * H :])  # dL/dg
+        dpre *= c["dgates"][t]  # through the nonlinearities: dL/da_t, (.., R, B, 4H)
+        return dpre, (dpre @ T_(lp["Whh"]), dc * f)
+
+    @staticmethod
+    def grad_Whh(lp, c, dpre):
+        return outer_sum(c["h_prev"], dpre)
+
+    @staticmethod
+    def state_grads(spec, lp, c, t, dS):
+        return {"h": dS[0], "c": dS[1]}
+
+
+def top_size(spec) -> int:
+    return spec.hidden
+
+
+def initial_state(spec, R: int, B: int) -> np.ndarray:
+    return _stack.initial_state(Cell, spec, R, B)
+
+
+def init_params(spec, rngs) -> dict[str, np.ndarray]:
+    return _stack.init_params(Cell, spec, rngs)
+
+
+def recurrent_weights(params) -> np.ndarray:
+    """Every layer's ``Whh`` ``(H, 4H)``, block-diagonally."""
+    return _stack.recurrent_weights(params)
+
+
+def forward(spec, params, x, h0=None):
+    return _stack.forward(Cell, spec, params, x, h0)
+
+
+def backward(spec, params, cache, dtop, truncate=None):
+    return _stack.backward(Cell, spec, params, cache, dtop, truncate)
+
+
+def state_before(spec, cache, s):
+    return _stack.state_before(Cell, cache, s)
+
+
+def state_grad_profile(spec, params, cache, dtop_last):
+    """``||dL_T/dh_t||`` and ``||dL_T/dc_t||`` over batch, units and layers, t = 1..T:
+    ``{"h", "c": (R, T)}``. Partial derivatives of the carried state (h_t, c_t): c_T reaches L_T only
+    through h_T, so the c profile is 0 at t = T."""
+    return _stack.state_grad_profile(Cell, spec, params, cache, dtop_last)
