@@ -1,6 +1,9 @@
 """Hydra callbacks: what happens when a sweep ends."""
 from __future__ import annotations
 
+import sys
+import time
+import traceback
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -10,7 +13,11 @@ from . import collect
 
 
 class CollectResults(Callback):
-    """When a multirun ends, combine its jobs' tables in the sweep dir and print an overview."""
+    """When a multirun ends, combine its jobs' tables in the sweep dir, print an overview, build the report.
+
+    The tables are written before the report is started, so a report that fails (named on stderr
+    with its traceback) loses nothing: ``python -m rnnexp.report DIR`` rebuilds it.
+    """
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -21,3 +28,13 @@ class CollectResults(Callback):
             return
         print(collect.format_overview(tables["summary"]))
         print(f"tables: {sweep_dir}/{{summary,history,profile,positions}}.csv")
+        try:
+            from . import report
+
+            t0 = time.perf_counter()
+            path = report.build(sweep_dir, report.from_collected(sweep_dir, tables))
+            print(f"report: {path} ({time.perf_counter() - t0:.1f} s)")
+        except Exception:  # the tables are safe on disk; say what failed and how to retry
+            traceback.print_exc()
+            print(f"rnnexp: the report failed (tables kept); rebuild it with: python -m rnnexp.report {sweep_dir}",
+                  file=sys.stderr)

@@ -1,0 +1,507 @@
+"""The report's figures: one function per figure, from the combined tables to a PNG.
+
+Every figure is laid out by a ``Layout``: colour for one swept key (``hue``), panel columns for
+another (``col``), panel rows for the rest (``row``). A key value has the same colour in every
+figure. Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
+no global state, no display needed). Diverged replicas stay in every figure: their curves are part
+of the mean, and the step at which each one diverged is marked with a triangle on the top edge.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from . import activations
+
+PANEL_W, PANEL_H, DPI = 3.3, 2.5, 100
+WRAP = 4  # panels per line when only one key makes panels
+N_BOOT = 1000
+
+
+def ci95(values) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the mean over replicas (seaborn's ``("ci", 95)``, vectorised).
+
+    seaborn resamples in a Python loop, one mean per resample: seconds per figure for long histories.
+    """
+    x = np.asarray(values, float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        return (np.nan, np.nan)
+    means = x[np.random.default_rng(0).integers(0, len(x), (N_BOOT, len(x)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+BAND = ci95  # mean with a 95 % bootstrap confidence band over replicas
+REF_COLOR, CLIP_COLOR = "0.15", "0.35"
+DIVERGED_MARK = dict(marker="v", s=34, edgecolors="black", linewidths=0.6, zorder=5, clip_on=False)
+GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
+
+
+# --- reference values for a causal model reading msb first (REFERENCE.md) ------------------------
+
+def msb_bit_limits(bits: int) -> np.ndarray:
+    """Best per-position accuracy on msb order, indexed by bit (0 = least significant).
+
+    The carry into bit k is 1 with probability 1/2 - 2^-(k+1) and has not been seen yet, so the best
+    guess is a_k XOR b_k: right with probability 1/2 + 2^-(k+1).
+    """
+    return 0.5 + 2.0 ** -(np.arange(bits) + 1.0)
+
+
+def msb_per_bit_limit(bits: int) -> float:
+    return float(msb_bit_limits(bits).mean())  # 0.6245 for 8 bits
+
+
+def msb_sum_limit(bits: int) -> float:
+    return 0.75 ** (bits - 1)  # no carry anywhere: 0.1335 for 8 bits
+
+
+# --- labels and layout ---------------------------------------------------------------------------
+
+def fmt(v) -> str:
+    """A config value as it is written on the command line."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
+        return "null"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):g}"
+    return str(v)
+
+
+def value_order(series: pd.Series) -> list[str]:
+    """Distinct values as labels: numbers ascending, anything else in the order of the runs."""
+    vals = series.drop_duplicates().tolist()
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        vals = sorted(vals, key=lambda v: (math.isnan(v), v))
+    return list(dict.fromkeys(fmt(v) for v in vals))
+
+
+@dataclass
+class Layout:
+    hue: str | None
+    col: str | None
+    row: list[str]
+    hue_order: list[str] = field(default_factory=list)
+    col_order: list[str] = field(default_factory=list)
+    row_order: list[str] = field(default_factory=list)
+    palette: dict[str, tuple] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, summary: pd.DataFrame, hue: str | None, col: str | None, row: list[str]) -> "Layout":
+        lay = cls(hue, col, list(row))
+        t = lay.label(summary)
+        lay.hue_order = value_order(summary[hue]) if hue else ["all"]
+        lay.col_order = value_order(summary[col]) if col else []
+        lay.row_order = list(dict.fromkeys(t.sort_values("_row_rank")["_row"])) if row else []
+        numeric = hue and pd.api.types.is_numeric_dtype(summary[hue]) and not pd.api.types.is_bool_dtype(summary[hue])
+        n = len(lay.hue_order)
+        if numeric and n > 1:  # ordered values, ordered colours; stop before viridis' pale yellow end
+            cmap = sns.color_palette("viridis", as_cmap=True)
+            colors = [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.8, n)]
+        else:
+            colors = sns.color_palette("colorblind", n) if n <= 10 else sns.color_palette("husl", n)
+        lay.palette = dict(zip(lay.hue_order, colors))
+        return lay
+
+    def label(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the string columns ``_hue``, ``_col``, ``_row`` the figures group by."""
+        df = df.copy()
+        df["_hue"] = df[self.hue].map(fmt) if self.hue else "all"
+        df["_col"] = df[self.col].map(fmt) if self.col else ""
+        if self.row:
+            df["_row"] = [", ".join(f"{k}={fmt(v)}" for k, v in zip(self.row, vals))
+                          for vals in df[self.row].itertuples(index=False)]
+            # rows sort key by key, each key in its own order (numbers ascending)
+            orders = {k: {v: i for i, v in enumerate(value_order(df[k]))} for k in self.row}
+            df["_row_rank"] = [tuple(orders[k][fmt(v)] for k, v in zip(self.row, vals))
+                               for vals in df[self.row].itertuples(index=False)]
+        else:
+            df["_row"], df["_row_rank"] = "", [()] * len(df)
+        return df
+
+    def describe(self) -> str:
+        parts = [f"colour: {self.hue}" if self.hue else None, f"columns: {self.col}" if self.col else None,
+                 f"rows: {', '.join(self.row)}" if self.row else None]
+        return "; ".join(p for p in parts if p)
+
+
+def _panels(lay: Layout, extra: list[tuple[str, object]] | None = None):
+    """Panel specs ``(title, row_label, col_label, extra_value)`` and the grid shape."""
+    extra = extra or [("", None)]
+    rows = [(e, r) for e in extra for r in (lay.row_order or [""])]
+    cols = lay.col_order or [""]
+    def title(*parts):
+        parts = [x for x in parts if x]
+        line = " | ".join(parts)
+        return line if len(line) <= 34 or len(parts) < 2 else parts[0] + "\n" + " | ".join(parts[1:])
+
+    specs = [(title(e[0], r, f"{lay.col}={c}" if lay.col else ""), r, c, e[1]) for e, r in rows for c in cols]
+    if len(rows) == 1 and len(cols) > WRAP:
+        return specs, (math.ceil(len(cols) / WRAP), WRAP)
+    return specs, (len(rows), len(cols))
+
+
+def _figure(lay, title, extra=None, sharey=True, legend_width=2.1):
+    specs, (nr, nc) = _panels(lay, extra)
+    fig = Figure(figsize=(PANEL_W * nc + legend_width, PANEL_H * nr + 0.7), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    # panels and title on the left, the legend in its own strip on the right: they never overlap
+    main, side = fig.subfigures(1, 2, width_ratios=[PANEL_W * nc, legend_width], wspace=0)
+    axes = main.subplots(nr, nc, squeeze=False, sharex=True, sharey=sharey).ravel()
+    for ax in axes[len(specs):]:
+        main.delaxes(ax)
+    main.suptitle(title, fontsize=10)
+    fig.side = side
+    return fig, list(zip(axes, specs))
+
+
+def _subset(df: pd.DataFrame, spec, extra_col: str | None = None) -> pd.DataFrame:
+    _, r, c, e = spec
+    m = (df["_row"] == r) & (df["_col"] == c)
+    if extra_col is not None:
+        m &= df[extra_col] == e
+    return df[m]
+
+
+def _empty(ax, text):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4", wrap=True)
+
+
+def _hue_handles(lay: Layout) -> list[Line2D]:
+    if not lay.hue:
+        return []
+    return [Line2D([], [], color=lay.palette[v], lw=2, label=v) for v in lay.hue_order]
+
+
+def _finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
+    for ax, spec in axes_specs:
+        note = getattr(ax, "diverged_note", "")
+        ax.set_title(" | ".join(x for x in (spec[0], note) if x), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.label.set_size(9)
+        ax.yaxis.label.set_size(9)
+    handles = _hue_handles(lay)
+    if handles:
+        handles = [Line2D([], [], ls="", label=hue_title or lay.hue)] + handles  # the key, as a heading
+    handles += list(extra_handles)
+    if handles:
+        fig.side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
+    fig.savefig(path)
+    return path
+
+
+def _mark_diverged(ax, summary_sub: pd.DataFrame, lay: Layout) -> bool:
+    """Triangles on the top edge at each diverged replica's step; a count in the corner."""
+    d = summary_sub[summary_sub["diverged"].astype(bool)]
+    if d.empty:
+        return False
+    ax.scatter(d["diverged_step"], np.full(len(d), 1.0), transform=ax.get_xaxis_transform(),
+               c=[lay.palette[h] for h in d["_hue"]], **DIVERGED_MARK)
+    ax.diverged_note = f"{len(d)}/{len(summary_sub)} diverged"  # shown in the panel title
+    return True
+
+
+DIVERGED_HANDLE = Line2D([], [], ls="", marker="v", color="0.6", markeredgecolor="black",
+                         label="a replica diverged\n(at this step)")
+
+
+NONFINITE_HANDLE = Line2D([], [], ls="", marker="x", color="0.3", markeredgewidth=1.2,
+                          label="a replica's value is NaN/inf\n(overflow): left out of the\nmean at this step")
+
+
+def _lines(ax, df, x, y, lay, **kw) -> bool:
+    """Mean and band per colour; steps where a replica's value is not finite get an x near the top.
+
+    Returns whether any value was not finite.
+    """
+    vals = df[y].astype(float)
+    bad = ~np.isfinite(vals)
+    if (~bad).any():
+        if df[x].nunique() <= 25 and "marker" not in kw:  # a lone finite point still shows
+            kw = {**kw, "marker": "o", "markersize": 3, "markeredgewidth": 0}
+        sns.lineplot(data=df.assign(**{y: vals.where(~bad)}), x=x, y=y, hue="_hue", palette=lay.palette,
+                     hue_order=[h for h in lay.hue_order if h in set(df["_hue"])], errorbar=BAND,
+                     legend=False, ax=ax, **kw)
+    else:
+        _empty(ax, "no finite value: every replica's\nvalue is NaN or inf here (x)")
+    if bad.any():
+        b = df[bad].drop_duplicates(["_hue", x])
+        ax.scatter(b[x], np.full(len(b), 0.93), transform=ax.get_xaxis_transform(), marker="x", s=24,
+                   linewidths=1.2, c=[lay.palette[h] for h in b["_hue"]], zorder=5, clip_on=False)
+    return bool(bad.any())
+
+
+def _step_xlim(axes, df) -> None:
+    """Every training-step axis spans the whole training, even where values stop being finite."""
+    top = float(df["step"].max()) if len(df) else 1.0
+    axes[0][0].set_xlim(-0.03 * top - 0.5, 1.03 * top + 0.5)  # axes share x
+
+
+def _log_if_wide(ax, values: pd.Series, ratio=30.0) -> None:
+    v = values[np.isfinite(values) & (values > 0)]
+    if len(v) and v.max() / v.min() > ratio:
+        ax.set_yscale("log", nonpositive="mask")
+
+
+# --- the figures ---------------------------------------------------------------------------------
+
+def convergence(history, summary, metric, lay, path, title):
+    """Loss or accuracy against training step: mean and 95 % band over replicas."""
+    ylabel = {"eval_loss": "loss on all problems (per bit, log)",
+              "train_loss": "training loss (window mean, log)",
+              "bit_acc": "per-bit accuracy (fraction)", "sum_acc": "whole-sum accuracy (fraction)"}[metric]
+    h = history
+    fig, axes = _figure(lay, title)
+    extra, diverged, bad = [], False, False
+    for ax, spec in axes:
+        sub = _subset(h, spec)
+        if sub.empty:
+            _empty(ax, "no run with this combination")
+            continue
+        bad |= _lines(ax, sub, "step", metric, lay)
+        diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
+        if metric.endswith("acc") and "order" in sub and (sub["order"] == "msb").any():
+            for bits in sorted(sub.loc[sub["order"] == "msb", "bits"].unique()):
+                ref = msb_per_bit_limit(bits) if metric == "bit_acc" else msb_sum_limit(bits)
+                ax.axhline(ref, color=REF_COLOR, ls="--", lw=1)
+                label = f"best causal model,\nmsb order ({ref:.4f})"
+                if label not in [e.get_label() for e in extra]:
+                    extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label=label))
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+    if metric.endswith("loss"):
+        for ax, _ in axes:
+            ax.set_yscale("log", nonpositive="mask")
+    _step_xlim(axes, h)
+    extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
+    return _finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
+
+
+def outcome_heatmap(summary, lay, metric, path, title):
+    """Success rate or final per-bit accuracy per configuration, as annotated cells."""
+    s = summary.copy()
+    s["_x"] = s["_col"] if lay.col else "all"
+    xs = lay.col_order or ["all"]
+    panels = lay.row_order or [""]
+    width = max((0.9 * len(xs) + 2.0) * len(panels) + 0.4, 0.085 * max(map(len, title.splitlines())) + 0.3)
+    fig = Figure(figsize=(width, 0.45 * len(lay.hue_order) + 2.2), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False).ravel()
+    fig.suptitle(title, fontsize=11)
+    for i, (ax, row) in enumerate(zip(axes, panels)):
+        sub = s[s["_row"] == row]
+        g = sub.groupby(["_hue", "_x"])
+        n, div = g.size(), g["diverged"].sum()
+        if metric == "success":
+            val, solved = g["solved"].mean(), g["solved"].sum()
+            text = {k: f"{solved[k]}/{n[k]}" for k in n.index}
+            vmin, vmax, cmap, clabel = 0.0, 1.0, "viridis", "fraction of replicas solving 100 %"
+        else:
+            val = g["bit_acc"].mean()
+            text = {k: f"{val[k]:.3f}" for k in n.index}
+            vmin, vmax, cmap, clabel = 0.5, 1.0, "viridis", "final per-bit accuracy\n(mean over replicas)"
+        text = {k: t + (f"\n{div[k]} diverged" if div[k] else "") for k, t in text.items()}
+        grid = val.reindex(pd.MultiIndex.from_product([lay.hue_order, xs])).unstack()[xs].reindex(lay.hue_order)
+        annot = np.array([[text.get((h, x), "no run") for x in xs] for h in lay.hue_order], dtype=object)
+        sns.heatmap(grid.astype(float), annot=annot, fmt="", vmin=vmin, vmax=vmax, cmap=cmap, ax=ax,
+                    cbar=i == len(panels) - 1, cbar_kws={"label": clabel}, linewidths=0.5, linecolor="white",
+                    annot_kws={"fontsize": 9})
+        if metric != "success" and i == len(panels) - 1 and "order" in s and (s["order"] == "msb").any():
+            cax = ax.collections[0].colorbar.ax
+            for bits in sorted(s.loc[s["order"] == "msb", "bits"].unique()):
+                cax.axhline(msb_per_bit_limit(bits), color="white", lw=3)
+                cax.axhline(msb_per_bit_limit(bits), color="black", lw=1.5, ls="--")
+            cax.set_ylabel(clabel + "\ndashed: best causal model, msb order", fontsize=8)
+        ax.set_xlabel(lay.col or "")
+        ax.set_ylabel(lay.hue or "")
+        ax.set_title(row, fontsize=9)
+        ax.tick_params(labelsize=8, rotation=0)
+        for t in ax.get_yticklabels():
+            if lay.hue and t.get_text() in lay.palette:
+                t.set_color(lay.palette[t.get_text()])
+                t.set_fontweight("bold")
+    fig.savefig(path)
+    return path
+
+
+def steps_to_solve(summary, lay, path, title):
+    """Each replica's steps to reach 100 %; the ones that never did sit on a 'never' line above."""
+    s = summary.copy()
+    end = float(s["steps"].max()) if "steps" in s else float(np.nanmax(s["steps_to_solve"]))
+    never = end * 1.12
+    s["_y"] = np.where(s["solved"].astype(bool), s["steps_to_solve"], never)
+    s["_kind"] = np.where(s["solved"].astype(bool), "solved",
+                          np.where(s["diverged"].astype(bool), "diverged", "never"))
+    fig, axes = _figure(lay, title)
+    marks = {"solved": dict(marker="o", size=4.5), "never": dict(marker="X", size=5.5),
+             "diverged": dict(marker="v", size=5.5)}
+    for ax, spec in axes:
+        sub = _subset(s, spec)
+        order = [h for h in lay.hue_order if h in set(sub["_hue"])] or lay.hue_order
+        if sub.empty:
+            _empty(ax, "no run with this combination")
+        for kind, mk in marks.items():
+            k = sub[sub["_kind"] == kind]
+            if len(k):
+                sns.stripplot(data=k, x="_hue", y="_y", order=order, hue="_hue", hue_order=order,
+                              palette=lay.palette, jitter=0.25, legend=False, ax=ax, linewidth=0.5,
+                              edgecolor="black", alpha=0.85, **mk)
+        for i, h in enumerate(order):
+            g = sub[sub["_hue"] == h]
+            if len(g) and g["solved"].any():
+                ax.hlines(g.loc[g["solved"].astype(bool), "steps_to_solve"].median(), i - 0.35, i + 0.35,
+                          color="black", lw=2, zorder=6)
+            if len(g):
+                ax.text(i, never * 1.06, f"{int(g['solved'].sum())}/{len(g)}", ha="center", fontsize=7)
+        ax.axhline(end, color="0.6", lw=0.8, ls=":")
+        ax.set_xlim(-0.6, len(order) - 0.4)
+        ax.set_ylim(0, never * 1.14)
+        ax.set_xlabel(lay.hue or "")
+        ax.set_ylabel("steps to solve (training steps)")
+        if not lay.hue:
+            ax.set_xticks([])
+    for ax, _ in axes:
+        ticks = [t for t in ax.get_yticks() if 0 <= t <= end * 1.001]
+        ax.set_yticks(ticks + [never], [f"{t:g}" for t in ticks] + ["never"])
+    extra = [Line2D([], [], color="black", lw=2, label="median of the\nreplicas that solved"),
+             Line2D([], [], ls="", marker="o", color="0.6", markeredgecolor="black", label="solved"),
+             Line2D([], [], ls="", marker="X", color="0.6", markeredgecolor="black", label="never solved")]
+    if (s["_kind"] == "diverged").any():
+        extra.append(Line2D([], [], ls="", marker="v", color="0.6", markeredgecolor="black", label="diverged"))
+    extra += [Line2D([], [], color="0.6", lw=0.8, ls=":", label="end of training"),
+              Line2D([], [], ls="", label="k/n: solved / replicas")]
+    return _finish(fig, axes, lay, path, extra)
+
+
+def positions(pos, lay, path, title):
+    """Final accuracy at each bit position of the sum, with the msb limit per position."""
+    fig, axes = _figure(lay, title)
+    extra = []
+    for ax, spec in axes:
+        sub = _subset(pos, spec)
+        if sub.empty:
+            _empty(ax, "no run with this combination")
+            continue
+        _lines(ax, sub, "bit", "bit_acc", lay, marker="o", markersize=3.5)
+        if "order" in sub and (sub["order"] == "msb").any():
+            for bits in sorted(sub.loc[sub["order"] == "msb", "bits"].unique()):
+                ax.plot(np.arange(bits), msb_bit_limits(bits), color=REF_COLOR, ls="--", lw=1)
+            if not extra:
+                extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label="best causal model,\nmsb order"))
+        ax.set_xlabel("bit of the sum (0 = least significant)")
+        ax.set_ylabel("per-bit accuracy (fraction)")
+    extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
+    return _finish(fig, axes, lay, path, extra)
+
+
+def gradient_profile(profile, lay, path, title):
+    """``||dL_T / dh_t||`` against t (log), at the first and the last evaluation of each run."""
+    p = profile
+    first = p.groupby("job")["step"].transform("min")
+    last = p.groupby("job")["step"].transform("max")
+    p["_phase"] = np.where(p["step"] == first, "start", np.where(p["step"] == last, "end", ""))
+    p = p[p["_phase"] != ""]
+    steps = {ph: sorted(p.loc[p["_phase"] == ph, "step"].unique()) for ph in ("start", "end")}
+    names = {ph: f"{ph} (step {', '.join(fmt(s) for s in steps[ph])})" for ph in steps}
+    fig, axes = _figure(lay, title, extra=[(names["start"], "start"), (names["end"], "end")])
+    states = list(dict.fromkeys(p["state"].astype(str)))
+    dash_styles = ["", (4, 2), (1, 1.5), (6, 2, 1, 2)]
+    dashes = {st: dash_styles[i % len(dash_styles)] for i, st in enumerate(states)}
+    bad = False
+    for ax, spec in axes:
+        sub = _subset(p, spec, "_phase")
+        if sub.empty:
+            _empty(ax, "no run with this combination")
+            continue
+        kw = dict(style="state", style_order=states, dashes=dashes) if len(states) > 1 else {}
+        bad |= _lines(ax, sub, "t", "grad_norm", lay, **kw)
+        ax.set_yscale("log", nonpositive="mask")
+        ax.set_xlabel("time step t (T = last step)")
+        ax.set_ylabel("||dL_T / dh_t|| (log)")
+    T = int(p["t"].max()) if len(p) else 1
+    for ax, _ in axes:
+        ax.set_xticks(range(1, T + 1) if T <= 16 else sorted({1, T // 4, T // 2, 3 * T // 4, T}))
+    extra = [Line2D([], [], color="0.3", dashes=dashes[s] or (None, None), label=f"state {s}") for s in states] \
+        if len(states) > 1 else []
+    extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
+    return _finish(fig, axes, lay, path, extra + [NONFINITE_HANDLE] * bad)
+
+
+def grad_norm(history, summary, lay, path, title):
+    """Largest global gradient norm (before clipping) in each evaluation window; clipping marked."""
+    h = history
+    fig, axes = _figure(lay, title)
+    extra, diverged, thresholds, fired, bad = [], False, False, False, False
+    for ax, spec in axes:
+        sub = _subset(h, spec)
+        if sub.empty:
+            _empty(ax, "no run with this combination")
+            continue
+        bad |= _lines(ax, sub, "step", "grad_norm_max", lay)
+        ax.set_yscale("log", nonpositive="mask")
+        diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
+        if "clip" in sub:
+            for th in sorted(sub.loc[sub["clip"] == "norm", "clip.threshold"].unique()):
+                ax.axhline(th, color=CLIP_COLOR, ls=":", lw=1.2)
+                thresholds = True
+            c = sub[sub["clip_frac"] > 0].groupby(["_hue", "step"], as_index=False).agg(
+                frac=("clip_frac", "mean"), y=("grad_norm_max", "mean"))
+            c = c[np.isfinite(c["y"].astype(float))]
+            if len(c):
+                fired = True
+                ax.scatter(c["step"], c["y"], s=8 + 50 * c["frac"], c=[lay.palette[x] for x in c["_hue"]],
+                           edgecolors="black", linewidths=0.6, zorder=4)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("gradient norm before clipping\n(max over window, log)")
+    if thresholds:
+        extra.append(Line2D([], [], color=CLIP_COLOR, ls=":", lw=1.2, label="clip=norm threshold"))
+    if fired:
+        extra.append(Line2D([], [], ls="", marker="o", color="0.6", markeredgecolor="black",
+                            label="clipping fired in the window\n(size: fraction of steps)"))
+    elif "clip" in h and (h["clip"] == "none").all():
+        extra.append(Line2D([], [], ls="", label="no clipping (clip=none)"))
+    else:
+        extra.append(Line2D([], [], ls="", label="clipping never fired"))
+    _step_xlim(axes, h)
+    extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
+    return _finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
+
+
+def sigma_max(history, summary, lay, path, title):
+    """Largest singular value of the recurrent matrix, with Pascanu's 1/gamma boundary."""
+    h = history
+    fig, axes = _figure(lay, title)
+    extra, diverged, bad = {}, False, False
+    for ax, spec in axes:
+        sub = _subset(h, spec)
+        if sub.empty:
+            _empty(ax, "no run with this combination")
+            continue
+        bad |= _lines(ax, sub, "step", "sigma_max", lay)
+        diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
+        plain = sub[~sub["model"].isin(GATED)] if "model" in sub else sub
+        for act in sorted(plain["activation"].unique()) if "activation" in plain else []:
+            if act not in activations.ACTIVATIONS:
+                continue
+            inv = 1.0 / activations.ACTIVATIONS[act].gamma
+            ax.axhline(inv, color=REF_COLOR, ls="--", lw=1)
+            extra.setdefault(inv, []).append(act)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("largest singular value of Whh")
+    handles = [Line2D([], [], color=REF_COLOR, ls="--", lw=1,
+                      label=f"1/γ = {inv:g} ({', '.join(sorted(set(acts)))}):\nbelow it, long-range\ngradients vanish")
+               for inv, acts in sorted(extra.items())]
+    _log_if_wide(axes[0][0], h["sigma_max"].astype(float))
+    _step_xlim(axes, h)
+    handles.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
+    return _finish(fig, axes, lay, path, handles + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)

@@ -1,0 +1,307 @@
+"""Build a sweep's report: ``python -m rnnexp.report DIR [--hue KEY] [--col KEY] [--row KEY ...]``.
+
+Writes ``DIR/report.md`` (summary table, figures, notes), ``DIR/report_summary.csv`` (the summary
+table's numbers) and PNG figures in ``DIR/figures/``, all from the combined tables
+(``DIR/{summary,history,profile,positions}.csv``; collected first when missing or older than a run).
+DIR may also be a single run's folder. Every multirun ends with this report (``rnnexp.callbacks``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import collect, figures, results
+
+FIGURES = "figures"
+NEEDED = ("summary", "history", "profile", "positions")  # the combined tables the report reads
+SUMMARY_CSV = "report_summary.csv"
+# columns the combined tables add beside each run's config and measurements
+NOT_CONFIG = ("job",)
+
+
+@dataclass
+class Tables:
+    summary: pd.DataFrame
+    history: pd.DataFrame
+    profile: pd.DataFrame
+    positions: pd.DataFrame
+    config_columns: list[str]
+
+
+def _stale(root: Path, runs: list[Path]) -> bool:
+    paths = [root / f"{n}.csv" for n in NEEDED]
+    if not all(p.is_file() for p in paths):
+        return True
+    built = min(p.stat().st_mtime for p in paths)
+    return any((r / results.MARKER).stat().st_mtime > built for r in runs)
+
+
+def load(root: Path, quiet: bool = True) -> Tables:
+    """The combined tables of ``root`` (a sweep dir or a run); collects them when needed."""
+    root = Path(root)
+    runs = collect.find_runs(root)
+    if (root / results.MARKER).exists() or (runs and _stale(root, runs)):
+        tables = collect.collect(root, quiet=quiet)
+    elif all((root / f"{n}.csv").is_file() for n in NEEDED):
+        tables = {n: pd.read_csv(root / f"{n}.csv") for n in NEEDED}
+    else:
+        raise FileNotFoundError(f"no combined tables and no completed runs in {root}")
+    return Tables(**{n: tables[n] for n in NEEDED}, config_columns=config_columns(tables["summary"], runs))
+
+
+def from_collected(root: Path, tables: dict[str, pd.DataFrame]) -> Tables:
+    """``Tables`` from what ``collect.collect`` returned (no second read of the files)."""
+    return Tables(**{n: tables[n] for n in NEEDED},
+                  config_columns=config_columns(tables["summary"], collect.find_runs(Path(root))))
+
+
+def config_columns(summary: pd.DataFrame, runs: list[Path]) -> list[str]:
+    """The config columns, from the runs' ``run.json``; from the table's column order if there are none."""
+    cols = list(summary.attrs.get("config_columns") or [])
+    if not cols:
+        import json
+
+        for r in runs:
+            cols += [c for c in json.loads((r / results.MARKER).read_text()).get("config_columns", []) if c not in cols]
+    if not cols:  # config columns come first in every table, before "replica"
+        names = list(summary.columns)
+        cols = names[: names.index("replica")] if "replica" in names else []
+    return [c for c in cols if c in summary.columns and c not in NOT_CONFIG]
+
+
+def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, row=None) -> figures.Layout:
+    """Colour, columns, rows: what the user asked for, the rest from the swept keys.
+
+    Colour goes to the swept key with most values, columns to the next, rows to the rest; ``order``
+    (where the msb reference lines apply) is preferred as a panel key over colour.
+    """
+    chosen = [k for k in (hue, col, *(row or [])) if k]
+    for k in chosen:
+        if k not in summary.columns:
+            raise ValueError(f"{k}: not a column of the summary table; swept keys: {', '.join(keys) or 'none'}")
+    if len(set(chosen)) < len(chosen):
+        raise ValueError(f"each key may be used once: --hue {hue} --col {col} --row {' '.join(row or [])}")
+    rest = sorted((k for k in keys if k not in chosen), key=lambda k: (-summary[k].astype(str).nunique(), keys.index(k)))
+    if hue is None and "order" in rest and len(rest) > 1 and rest[0] == "order":
+        rest[0], rest[1] = rest[1], rest[0]
+    if hue is None and rest:
+        hue = rest.pop(0)
+    if col is None and rest:
+        col = rest.pop(0)
+    return figures.Layout.make(summary, hue, col, list(row or []) + rest)
+
+
+def summary_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per configuration, every number computed from the summary table's replica rows."""
+    rows = []
+    groups = summary.groupby(keys, dropna=False, sort=False) if keys else [((), summary)]
+    for vals, g in groups:
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        solved = g["solved"].astype(bool)
+        rows.append({
+            **dict(zip(keys, vals)),
+            "replicas": len(g),
+            "solved": int(solved.sum()),
+            "success_rate": float(solved.mean()),
+            "bit_acc_mean": g["bit_acc"].mean(), "bit_acc_std": g["bit_acc"].std(),
+            "sum_acc_mean": g["sum_acc"].mean(), "sum_acc_std": g["sum_acc"].std(),
+            "median_steps_to_solve": g.loc[solved, "steps_to_solve"].median() if solved.any() else np.nan,
+            "diverged": int(g["diverged"].astype(bool).sum()),
+            "wall_time": g.groupby("job")["wall_time"].first().sum(),  # one training per job
+        })
+    out = pd.DataFrame(rows)
+    if keys:
+        rank = {k: {v: i for i, v in enumerate(figures.value_order(summary[k]))} for k in keys}
+        out = out.iloc[sorted(range(len(out)), key=lambda i: tuple(rank[k][figures.fmt(out[k].iloc[i])] for k in keys))]
+    return out.reset_index(drop=True)
+
+
+def _pm(mean, std) -> str:
+    if np.isnan(mean):
+        return "n/a"
+    return f"{mean:.4f}" if np.isnan(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def markdown_table(table: pd.DataFrame, keys: list[str]) -> str:
+    head = [*keys, "replicas", "solved", "success rate", "per-bit acc", "whole-sum acc",
+            "median steps to solve", "diverged", "wall time (s)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < len(keys) else "---:" for i in range(len(head))) + "|"]
+    for _, r in table.iterrows():
+        cells = [figures.fmt(r[k]) for k in keys] + [
+            str(r["replicas"]), f"{r['solved']}/{r['replicas']}", f"{100 * r['success_rate']:.0f} %",
+            _pm(r["bit_acc_mean"], r["bit_acc_std"]), _pm(r["sum_acc_mean"], r["sum_acc_std"]),
+            "never" if np.isnan(r["median_steps_to_solve"]) else f"{r['median_steps_to_solve']:g}",
+            str(r["diverged"]), f"{r['wall_time']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _command(root: Path) -> str | None:
+    """The command line that made the runs, from Hydra's saved overrides."""
+    from omegaconf import OmegaConf
+
+    try:
+        if (root / "multirun.yaml").is_file():
+            task = OmegaConf.load(root / "multirun.yaml").hydra.overrides.task
+            return "python -m rnnexp -m " + " ".join(task)
+        if (root / ".hydra" / "overrides.yaml").is_file():
+            return "python -m rnnexp " + " ".join(OmegaConf.load(root / ".hydra" / "overrides.yaml"))
+    except Exception:  # a hand-edited or foreign file: the report does without the command
+        return None
+    return None
+
+
+def _notes(t: Tables, table: pd.DataFrame, keys: list[str]) -> list[str]:
+    s = t.summary
+    notes = []
+    n_div = int(s["diverged"].astype(bool).sum())
+    if n_div:
+        notes.append(f"{n_div} of {len(s)} replicas diverged (loss or weights became NaN/inf). They are kept "
+                     "in every figure and statistic at their last finite weights; triangles on the top edge "
+                     "of the training curves mark the step at which each one diverged.")
+    if not s["solved"].astype(bool).any():
+        notes.append("No replica reached 100 % whole-sum accuracy: the steps-to-solve figure shows every "
+                     "replica on its 'never' line.")
+    if "order" in s and (s["order"] == "msb").any():
+        msb = s[s["order"] == "msb"]
+        over = [b for b in msb["bits"].unique()
+                if (msb.loc[msb["bits"] == b, "bit_acc"] > figures.msb_per_bit_limit(b) + 1e-12).any()]
+        lim = ", ".join(f"{figures.msb_per_bit_limit(b):.4f} per bit and {figures.msb_sum_limit(b):.4f} whole-sum "
+                        f"for {b} bits" for b in sorted(msb["bits"].unique()))
+        notes.append(f"msb order: a causal model can reach at most {lim} (dashed lines); a causal model above "
+                     "them would point to a bug" + (" — **some replicas are above the per-bit limit**: expected "
+                                                    "only for a non-causal model (e.g. bidirectional)." if over else "."))
+    return notes
+
+
+def _title(t: Tables, keys: list[str]) -> str:
+    s = t.summary
+    if not keys:
+        return "single configuration"
+    return "sweep over " + " × ".join(f"{k} ({', '.join(figures.value_order(s[k]))})" for k in keys)
+
+
+def build(root: Path, tables: Tables | None = None, hue: str | None = None, col: str | None = None,
+          row: list[str] | None = None) -> Path:
+    """Write ``report.md``, ``report_summary.csv`` and ``figures/*.png`` into ``root``; returns report.md."""
+    root = Path(root)
+    t = tables or load(root)
+    keys = collect.swept_keys(t.summary, t.config_columns)
+    lay = choose_layout(t.summary, keys, hue, col, row)
+    table = summary_table(t.summary, keys)
+    results.write_table(table, root / SUMMARY_CSV)
+
+    fig_dir = root / FIGURES
+    fig_dir.mkdir(exist_ok=True)
+    s, h, p, pos = (lay.label(d) for d in (t.summary, t.history, t.profile, t.positions))
+    what = _title(t, keys)
+    reps = t.summary.groupby("job").size()
+    per = f"{reps.iloc[0]} replicas" if reps.nunique() == 1 else f"{reps.min()}-{reps.max()} replicas"
+    sub = f"{what}, {per} per run"
+    made: dict[str, tuple[str, str]] = {}
+
+    def fig(name, caption, fn, *args, title):
+        fn(*args, lay, fig_dir / f"{name}.png", f"{title}\n{sub}")
+        made[name] = (title, caption)
+
+    if "eval_loss" in h:
+        fig("convergence_loss", "Loss on all problems (the exhaustive evaluation set), mean and 95 % band over "
+            "replicas, log scale.", figures.convergence, h, s, "eval_loss", title="Convergence: loss")
+    else:  # tables written before the evaluation loss was kept (rnnexp.results.RENAMED)
+        fig("convergence_loss", "Training loss, mean over the steps since the previous evaluation (these "
+            "tables carry no evaluation loss), mean and 95 % band over replicas, log scale.",
+            figures.convergence, h, s, "train_loss", title="Convergence: training loss")
+    fig("convergence_sum_acc", "Fraction of problems whose whole sum is exactly right.",
+        figures.convergence, h, s, "sum_acc", title="Convergence: whole-sum accuracy")
+    fig("convergence_bit_acc", "Fraction of correct output bits.",
+        figures.convergence, h, s, "bit_acc", title="Convergence: per-bit accuracy")
+    for metric, title, caption in (
+            ("success", "Success rate: replicas reaching 100 % whole-sum accuracy",
+             "Each cell: replicas that reached 100 % whole-sum accuracy at some evaluation / replicas."),
+            ("bit_acc", "Final per-bit accuracy", "Each cell: per-bit accuracy at the end of training, mean over "
+             "replicas (diverged ones included at their last finite weights).")):
+        figures.outcome_heatmap(s, lay, metric, fig_dir / f"outcome_{metric}.png", f"{title}\n{sub}")
+        made[f"outcome_{metric}"] = (title, caption)
+    fig("steps_to_solve", "Each point is a replica: the first evaluation step at which it got all problems "
+        "right (resolution: the evaluation interval). Replicas that never did sit on the 'never' line; "
+        "the black bar is the median over the ones that solved.", figures.steps_to_solve, s,
+        title="Steps to solve")
+    fig("positions", "Accuracy at each bit position of the sum at the end of training.",
+        figures.positions, pos, title="Final accuracy per bit position")
+    fig("gradient_profile", "How the last step's error signal shrinks (vanishing) or grows (exploding) going "
+        "back in time: the norm of dL_T/dh_t for t = T ... 1, on one batch, at the first and the last "
+        "evaluation. At step 0 runs that differ only in how they train (lr, optimizer, clipping) share their "
+        "weights, so their curves coincide.", figures.gradient_profile, p, title="Vanishing / exploding gradients: ||dL_T / dh_t||")
+    fig("grad_norm", "Global gradient norm (all parameters) measured before clipping: the largest value in "
+        "each window between evaluations.", figures.grad_norm, h, s, title="Gradient norm during training")
+    fig("sigma_max", "Largest singular value of the recurrent matrix Whh. Below 1/gamma (gamma bounds the "
+        "activation's derivative) long-range gradients must vanish; above it they can explode "
+        "(Pascanu et al., 2013).", figures.sigma_max, h, s, title="Largest singular value of Whh")
+
+    text = _markdown(root, t, keys, lay, table, made)
+    results.atomic_write_text(root / "report.md", text)
+    return root / "report.md"
+
+
+def _markdown(root, t: Tables, keys, lay, table, made) -> str:
+    s = t.summary
+    fixed = [c for c in t.config_columns if c not in keys]
+    cmd = _command(root)
+    out = [f"# Report: {_title(t, keys)}", "",
+           f"{s['job'].nunique()} run(s), {len(s)} replicas; built {datetime.datetime.now():%Y-%m-%d %H:%M}"
+           f" by `python -m rnnexp.report {root}`" + (f" ({lay.describe()})." if lay.describe() else "."), ""]
+    if cmd:
+        out += ["Command:", "", f"    {cmd}", ""]
+    if fixed:
+        out += ["Settings shared by every run: " + ", ".join(f"`{c}={figures.fmt(s[c].iloc[0])}`" for c in fixed), ""]
+    out += ["## Summary", "", markdown_table(table, keys), "",
+            "solved: replicas that reached 100 % whole-sum accuracy on all problems at some evaluation; "
+            "accuracies: at the end of training, mean ± std over replicas (diverged replicas included); "
+            "median steps to solve: over the replicas that solved; wall time: training time of the run(s).",
+            f"The numbers are in `{SUMMARY_CSV}`.", ""]
+    notes = _notes(t, table, keys)
+    if notes:
+        out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    sections = {"Convergence": ["convergence_loss", "convergence_sum_acc", "convergence_bit_acc"],
+                "Outcomes": ["outcome_success", "outcome_bit_acc", "steps_to_solve", "positions"],
+                "Gradients": ["gradient_profile", "grad_norm", "sigma_max"]}
+    for sec, names in sections.items():
+        out += [f"## {sec}", ""]
+        for n in names:
+            title, caption = made[n]
+            out += [f"### {title}", "", f"![{title}]({FIGURES}/{n}.png)", "", caption, ""]
+    out += ["## Tables", "", "`summary.csv` (one row per replica), `history.csv` (per evaluation), "
+            "`profile.csv` (||dL_T/dh_t|| per evaluation), `positions.csv` (final accuracy per bit), "
+            "all with the config as columns; read one with `pandas.read_csv`.", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rnnexp.report", description=__doc__.splitlines()[0])
+    ap.add_argument("dir", type=Path, help="a sweep dir (or a single run's folder)")
+    ap.add_argument("--hue", help="key shown as colour (default: the swept key with most values)")
+    ap.add_argument("--col", help="key shown as panel columns (default: the next swept key)")
+    ap.add_argument("--row", nargs="+", help="key(s) shown as panel rows (default: the remaining swept keys)")
+    args = ap.parse_args(argv)
+    if not args.dir.is_dir():
+        print(f"rnnexp.report: error: {args.dir} is not a folder", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    try:
+        path = build(args.dir, hue=args.hue, col=args.col, row=args.row)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"rnnexp.report: error: {e}", file=sys.stderr)
+        return 1
+    print(f"rnnexp: report {path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Reports built from small real runs: every figure written, the summary table's numbers right, no warnings."""
+import itertools
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from rnnexp import callbacks, collect, config, figures, report, train
+
+FIGURES = ["convergence_loss", "convergence_sum_acc", "convergence_bit_acc", "outcome_success", "outcome_bit_acc",
+           "steps_to_solve", "positions", "gradient_profile", "grad_norm", "sigma_max"]
+TINY = ["bits=4", "hidden=3", "replicas=3", "steps=30", "eval_every=10"]  # 64 problems, 4 evaluations
+# a linear RNN pushed by a huge step: every replica overflows within a few steps
+DIVERGE = ["activation=identity", "init.scale=3", "lr=100", "optimizer=sgd"]
+
+
+def make_sweep(root: Path, grid: dict[str, list], fixed=(), collect_now=True) -> Path:
+    """Train every combination of ``grid`` into ``root/<job>``, as a multirun would, and collect."""
+    config.register()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config.conf_dir()), version_base="1.3"):
+        for i, vals in enumerate(itertools.product(*grid.values())):
+            overrides = [*TINY, *fixed, *(f"{k}={v}" for k, v in zip(grid, vals))]
+            train.run(compose(config_name="config", overrides=overrides), root / str(i))
+    if collect_now:
+        collect.collect(root, quiet=True)
+    return root
+
+
+def build_quietly(root: Path, **kw) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning while building fails the test
+        return report.build(root, **kw)
+
+
+def expected_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The summary table, computed directly from the replica rows (independently of report.py)."""
+    rows = []
+    for vals, g in (summary.groupby(keys, sort=True) if keys else [((), summary)]):
+        solved = g["solved"].astype(bool)
+        rows.append({**dict(zip(keys, vals if isinstance(vals, tuple) else (vals,))),
+                     "replicas": len(g), "solved": solved.sum(), "success_rate": solved.mean(),
+                     "bit_acc_mean": g["bit_acc"].mean(), "bit_acc_std": g["bit_acc"].std(ddof=1),
+                     "sum_acc_mean": g["sum_acc"].mean(), "sum_acc_std": g["sum_acc"].std(ddof=1),
+                     "median_steps_to_solve": g["steps_to_solve"].dropna().median(),
+                     "diverged": g["diverged"].astype(bool).sum(),
+                     "wall_time": (g.drop_duplicates("job") if "job" in g else g.iloc[:1])["wall_time"].sum()})
+    return pd.DataFrame(rows)
+
+
+def check_report(root: Path, keys: list[str]) -> tuple[pd.DataFrame, str]:
+    """Every figure exists as a non-empty PNG, report.md shows each, the table matches the replica rows."""
+    md = (root / "report.md").read_text()
+    for name in FIGURES:
+        png = root / "figures" / f"{name}.png"
+        assert png.is_file() and png.stat().st_size > 5000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"(figures/{name}.png)" in md, name
+    for link in re.findall(r"\]\((figures/[^)]+)\)", md):
+        assert (root / link).is_file(), link
+    summary = pd.read_csv(root / "summary.csv")
+    got = pd.read_csv(root / report.SUMMARY_CSV)
+    want = expected_table(summary, keys)
+    got = got.sort_values(keys).reset_index(drop=True) if keys else got
+    assert list(got.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, check_exact=False, rtol=1e-12, atol=0)
+    for _, r in want.iterrows():  # the markdown table shows the same numbers
+        assert f"{r['solved']}/{r['replicas']}" in md
+        assert f"{r['bit_acc_mean']:.4f}" in md and f"{r['sum_acc_mean']:.4f}" in md
+    return got, md
+
+
+def test_one_key_sweep_collected_by_the_report(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 4]}, collect_now=False)
+    assert not (root / "summary.csv").exists()
+    build_quietly(root)  # collects first
+    assert all((root / f"{n}.csv").is_file() for n in report.NEEDED)
+    _, md = check_report(root, ["hidden"])
+    assert md.startswith("# Report: sweep over hidden (2, 4)")
+
+
+def test_two_key_sweep_with_msb_reference_lines(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 4], "order": ["lsb", "msb"]})
+    build_quietly(root)
+    _, md = check_report(root, ["hidden", "order"])
+    assert "at most 0.7344 per bit and 0.4219 whole-sum for 4 bits" in md  # msb limits for 4 bits
+
+
+@pytest.mark.slow
+def test_three_key_sweep_and_key_choice(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 4], "order": ["lsb", "msb"], "lr": [0.01, 0.1, 0.3]})
+    build_quietly(root)
+    check_report(root, ["hidden", "lr", "order"])
+    t = report.load(root)
+    lay = report.choose_layout(t.summary, ["hidden", "order", "lr"])
+    assert (lay.hue, lay.col, lay.row) == ("lr", "hidden", ["order"])  # most values -> colour
+    assert lay.hue_order == ["0.01", "0.1", "0.3"] and len(set(lay.palette.values())) == 3
+    assert lay.row_order == ["order=lsb", "order=msb"]
+    lay = report.choose_layout(t.summary, ["hidden", "order", "lr"], hue="order", col="lr")
+    assert (lay.hue, lay.col, lay.row) == ("order", "lr", ["hidden"])
+    with pytest.raises(ValueError, match="not a column"):
+        report.choose_layout(t.summary, ["hidden"], hue="nope")
+
+
+def test_single_run_report_in_the_run_folder(tmp_path):
+    config.register()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config.conf_dir()), version_base="1.3"):
+        train.run(compose(config_name="config", overrides=TINY), tmp_path)
+    build_quietly(tmp_path)
+    _, md = check_report(tmp_path, [])
+    assert md.startswith("# Report: single configuration")
+
+
+def test_all_diverged_sweep_is_reported_not_dropped(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 4]}, fixed=DIVERGE)
+    summary = pd.read_csv(root / "summary.csv")
+    assert summary["diverged"].all(), "this setup should make every replica diverge"
+    build_quietly(root)
+    got, md = check_report(root, ["hidden"])
+    assert (got["diverged"] == got["replicas"]).all()
+    assert f"{len(summary)} of {len(summary)} replicas diverged" in md
+    assert "No replica reached 100 %" in md
+
+
+def test_cli_rejects_unknown_keys_and_missing_folders(tmp_path, capsys):
+    root = make_sweep(tmp_path, {"hidden": [2, 4]})
+    assert report.main([str(root), "--hue", "nope"]) == 1
+    assert report.main([str(root), "--hue", "hidden", "--col", "hidden"]) == 1
+    err = capsys.readouterr().err
+    assert "nope: not a column" in err and "each key may be used once" in err
+    assert report.main([str(tmp_path / "missing")]) == 2
+    assert not (root / "report.md").exists()
+
+
+@pytest.mark.slow
+def test_cli_rebuilds_with_chosen_keys(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 4], "order": ["lsb", "msb"]})
+    assert report.main([str(root), "--hue", "order", "--col", "hidden"]) == 0
+    assert "colour: order; columns: hidden" in (root / "report.md").read_text()
+    check_report(root, ["hidden", "order"])
+
+
+def test_a_failing_report_keeps_the_collected_tables(tmp_path, monkeypatch, capsys):
+    make_sweep(tmp_path, {"hidden": [2, 4]})
+    for name in report.NEEDED:
+        (tmp_path / f"{name}.csv").unlink()
+
+    def broken(*a, **k):
+        raise RuntimeError("figure code broke")
+
+    monkeypatch.setattr(report, "build", broken)
+    callbacks.CollectResults().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    err = capsys.readouterr().err
+    assert "figure code broke" in err and "python -m rnnexp.report" in err
+    assert all((tmp_path / f"{n}.csv").stat().st_size > 0 for n in report.NEEDED)
+
+
+def test_msb_limits_equal_the_best_causal_predictor_by_enumeration():
+    for bits in (4, 8):
+        n = 2 ** (bits - 1)
+        a, b = np.meshgrid(np.arange(n), np.arange(n))
+        s = a + b
+        k = np.arange(bits)[:, None, None]
+        xor = ((a >> k) ^ (b >> k)) & 1  # the best guess for bit k before the lower bits are seen
+        right = xor == ((s >> k) & 1)  # (bits, n, n)
+        np.testing.assert_allclose(figures.msb_bit_limits(bits), right.mean(axis=(1, 2)), atol=1e-15)
+        assert figures.msb_per_bit_limit(bits) == pytest.approx(right.mean(), abs=1e-15)
+        assert figures.msb_sum_limit(bits) == pytest.approx(right.all(axis=0).mean(), abs=1e-15)
+    assert round(figures.msb_per_bit_limit(8), 4) == 0.6245 and round(figures.msb_sum_limit(8), 4) == 0.1335
+
+
+def test_ci95_brackets_the_mean_and_is_deterministic():
+    x = np.array([0.1, 0.5, 0.9, 0.2, 0.4])
+    lo, hi = figures.ci95(x)
+    assert lo < x.mean() < hi and x.min() <= lo and hi <= x.max()
+    assert figures.ci95(x) == (lo, hi)
+    assert np.isnan(figures.ci95([0.3])).all()
+
+
+@pytest.mark.slow
+def test_every_multirun_ends_with_a_report(tmp_path):
+    cmd = [sys.executable, "-m", "rnnexp", "-m", *TINY, "hidden=2,4", "order=lsb,msb",
+           f"hydra.sweep.dir={tmp_path}", "hydra/launcher=basic"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "report:" in out.stdout and "Warning" not in out.stderr
+    check_report(tmp_path, ["hidden", "order"])
