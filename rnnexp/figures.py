@@ -190,6 +190,11 @@ def _finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
         ax.tick_params(labelsize=8)
         ax.xaxis.label.set_size(9)
         ax.yaxis.label.set_size(9)
+        grid = ax.get_subplotspec()
+        if not grid.is_first_col():  # axes are shared: one label per row and column is enough
+            ax.set_ylabel("")
+        if not grid.is_last_row():
+            ax.set_xlabel("")
     handles = _hue_handles(lay)
     if handles:
         handles = [Line2D([], [], ls="", label=hue_title or lay.hue)] + handles  # the key, as a heading
@@ -343,8 +348,9 @@ def steps_to_solve(summary, lay, path, title):
     s["_kind"] = np.where(s["solved"].astype(bool), "solved",
                           np.where(s["diverged"].astype(bool), "diverged", "never"))
     fig, axes = _figure(lay, title)
-    marks = {"solved": dict(marker="o", size=4.5), "never": dict(marker="X", size=5.5),
-             "diverged": dict(marker="v", size=5.5)}
+    marks = {"solved": dict(marker="o", s=22), "never": dict(marker="X", s=32), "diverged": dict(marker="v", s=32)}
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(s))  # a strip plot, drawn by hand: numeric x
+    s["_jit"] = jitter
     for ax, spec in axes:
         sub = _subset(s, spec)
         order = [h for h in lay.hue_order if h in set(sub["_hue"])] or lay.hue_order
@@ -353,9 +359,9 @@ def steps_to_solve(summary, lay, path, title):
         for kind, mk in marks.items():
             k = sub[sub["_kind"] == kind]
             if len(k):
-                sns.stripplot(data=k, x="_hue", y="_y", order=order, hue="_hue", hue_order=order,
-                              palette=lay.palette, jitter=0.25, legend=False, ax=ax, linewidth=0.5,
-                              edgecolor="black", alpha=0.85, **mk)
+                ax.scatter(k["_hue"].map({h: i for i, h in enumerate(order)}) + k["_jit"], k["_y"],
+                           c=[lay.palette[h] for h in k["_hue"]], edgecolors="black", linewidths=0.5,
+                           alpha=0.85, zorder=3, **mk)
         for i, h in enumerate(order):
             g = sub[sub["_hue"] == h]
             if len(g) and g["solved"].any():
@@ -365,6 +371,7 @@ def steps_to_solve(summary, lay, path, title):
                 ax.text(i, never * 1.06, f"{int(g['solved'].sum())}/{len(g)}", ha="center", fontsize=7)
         ax.axhline(end, color="0.6", lw=0.8, ls=":")
         ax.set_xlim(-0.6, len(order) - 0.4)
+        ax.set_xticks(range(len(order)), order)
         ax.set_ylim(0, never * 1.14)
         ax.set_xlabel(lay.hue or "")
         ax.set_ylabel("steps to solve (training steps)")
