@@ -262,7 +262,7 @@ def _log_if_wide(ax, values: pd.Series, ratio=30.0) -> None:
 
 def convergence(history, summary, metric, lay, path, title):
     """Loss or accuracy against training step: mean and 95 % band over replicas."""
-    ylabel = {"eval_loss": "loss on all problems (per bit, log)",
+    ylabel = {"eval_loss": "evaluation loss (per bit, log)",
               "train_loss": "training loss (window mean, log)",
               "bit_acc": "per-bit accuracy (fraction)", "sum_acc": "whole-sum accuracy (fraction)"}[metric]
     h = history
@@ -409,6 +409,32 @@ def positions(pos, lay, path, title):
         ax.set_ylabel("per-bit accuracy (fraction)")
     extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
     return _finish(fig, axes, lay, path, extra)
+
+
+def lengths(lengths_df, lay, path, title):
+    """Whole-sum accuracy of the final models at each length scored, with the msb limit per length."""
+    fig, axes = _figure(lay, title)
+    extra, bad = [], False
+    for ax, spec in axes:
+        sub = _subset(lengths_df, spec)
+        if sub.empty:
+            _empty(ax, "no run with this combination")
+            continue
+        bad |= _lines(ax, sub, "bits_scored", "sum_acc", lay, marker="o", markersize=3.5)
+        if "order" in sub and (sub["order"] == "msb").any():
+            n = np.array(sorted(sub.loc[sub["order"] == "msb", "bits_scored"].unique()))
+            ax.plot(n, [msb_sum_limit(b) for b in n], color=REF_COLOR, ls="--", lw=1)
+            if not extra:
+                extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label="best causal model,\nmsb order"))
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("length of the sum (bits, log scale)")
+        ax.set_ylabel("whole-sum accuracy (fraction)")
+    ticks = sorted(lengths_df["bits_scored"].unique())
+    axes[0][0].set_xticks(ticks, [str(int(b)) for b in ticks])
+    for ax, _ in axes:
+        ax.minorticks_off()
+    extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
+    return _finish(fig, axes, lay, path, extra + [NONFINITE_HANDLE] * bad)
 
 
 def gradient_profile(profile, lay, path, title):

@@ -21,6 +21,7 @@ from . import collect, figures, results
 
 FIGURES = "figures"
 NEEDED = ("summary", "history", "profile", "positions")  # the combined tables the report reads
+OPTIONAL = ("lengths",)  # read when present: the final models scored at other lengths (eval_bits)
 SUMMARY_CSV = "report_summary.csv"
 # columns the combined tables add beside each run's config and measurements
 NOT_CONFIG = ("job",)
@@ -33,6 +34,7 @@ class Tables:
     profile: pd.DataFrame
     positions: pd.DataFrame
     config_columns: list[str]
+    lengths: pd.DataFrame | None = None
 
 
 def _stale(root: Path, runs: list[Path]) -> bool:
@@ -50,16 +52,18 @@ def load(root: Path, quiet: bool = True) -> Tables:
     if (root / results.MARKER).exists() or (runs and _stale(root, runs)):
         tables = collect.collect(root, quiet=quiet)
     elif all((root / f"{n}.csv").is_file() for n in NEEDED):
-        tables = {n: pd.read_csv(root / f"{n}.csv") for n in NEEDED}
+        tables = {n: pd.read_csv(root / f"{n}.csv") for n in (*NEEDED, *OPTIONAL) if (root / f"{n}.csv").is_file()}
     else:
         raise FileNotFoundError(f"no combined tables and no completed runs in {root}")
-    return Tables(**{n: tables[n] for n in NEEDED}, config_columns=config_columns(tables["summary"], runs))
+    return Tables(**{n: tables[n] for n in NEEDED}, config_columns=config_columns(tables["summary"], runs),
+                  lengths=tables.get("lengths"))
 
 
 def from_collected(root: Path, tables: dict[str, pd.DataFrame]) -> Tables:
     """``Tables`` from what ``collect.collect`` returned (no second read of the files)."""
     return Tables(**{n: tables[n] for n in NEEDED},
-                  config_columns=config_columns(tables["summary"], collect.find_runs(Path(root))))
+                  config_columns=config_columns(tables["summary"], collect.find_runs(Path(root))),
+                  lengths=tables.get("lengths"))
 
 
 def config_columns(summary: pd.DataFrame, runs: list[Path]) -> list[str]:
@@ -212,8 +216,8 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
         made[name] = (title, caption)
 
     if "eval_loss" in h:
-        fig("convergence_loss", "Loss on all problems (the exhaustive evaluation set), mean and 95 % band over "
-            "replicas, log scale.", figures.convergence, h, s, "eval_loss", title="Convergence: loss")
+        fig("convergence_loss", "Loss per output bit on the evaluation set (every problem for bits <= 9, "
+            "else a fixed held-out sample), mean and 95 % band over replicas, log scale.", figures.convergence, h, s, "eval_loss", title="Convergence: loss")
     else:  # tables written before the evaluation loss was kept (rnnexp.results.RENAMED)
         fig("convergence_loss", "Training loss, mean over the steps since the previous evaluation (these "
             "tables carry no evaluation loss), mean and 95 % band over replicas, log scale.",
@@ -229,12 +233,16 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
              "replicas (diverged ones included at their last finite weights).")):
         figures.outcome_heatmap(s, lay, metric, fig_dir / f"outcome_{metric}.png", f"{title}\n{sub}")
         made[f"outcome_{metric}"] = (title, caption)
-    fig("steps_to_solve", "Each point is a replica: the first evaluation step at which it got all problems "
+    fig("steps_to_solve", "Each point is a replica: the first evaluation step at which it got every evaluation problem "
         "right (resolution: the evaluation interval). Replicas that never did sit on the 'never' line; "
         "the black bar is the median over the ones that solved.", figures.steps_to_solve, s,
         title="Steps to solve")
     fig("positions", "Accuracy at each bit position of the sum at the end of training.",
         figures.positions, pos, title="Final accuracy per bit position")
+    if t.lengths is not None and len(t.lengths) and t.lengths.groupby("job")["bits_scored"].nunique().max() > 1:
+        fig("lengths", "The final models scored on sums of other lengths (`eval_bits`) without retraining: a "
+            "model that learned the carry rule keeps its accuracy on longer sums.", figures.lengths,
+            lay.label(t.lengths), title="Length generalisation: whole-sum accuracy by length")
     fig("gradient_profile", "How the last step's error signal shrinks (vanishing) or grows (exploding) going "
         "back in time: the norm of dL_T/dh_t for t = T ... 1, on one batch, at the first and the last "
         "evaluation. At step 0 runs that differ only in how they train (lr, optimizer, clipping) share their "
@@ -262,7 +270,7 @@ def _markdown(root, t: Tables, keys, lay, table, made) -> str:
     if fixed:
         out += ["Settings shared by every run: " + ", ".join(f"`{c}={figures.fmt(s[c].iloc[0])}`" for c in fixed), ""]
     out += ["## Summary", "", markdown_table(table, keys), "",
-            "solved: replicas that reached 100 % whole-sum accuracy on all problems at some evaluation; "
+            "solved: replicas that reached 100 % whole-sum accuracy on the evaluation set at some evaluation; "
             "accuracies: at the end of training, mean ± std over replicas (diverged replicas included); "
             "median steps to solve: over the replicas that solved; wall time: training time of the run(s).",
             f"The numbers are in `{SUMMARY_CSV}`.", ""]
@@ -270,11 +278,11 @@ def _markdown(root, t: Tables, keys, lay, table, made) -> str:
     if notes:
         out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     sections = {"Convergence": ["convergence_loss", "convergence_sum_acc", "convergence_bit_acc"],
-                "Outcomes": ["outcome_success", "outcome_bit_acc", "steps_to_solve", "positions"],
+                "Outcomes": ["outcome_success", "outcome_bit_acc", "steps_to_solve", "positions", "lengths"],
                 "Gradients": ["gradient_profile", "grad_norm", "sigma_max"]}
     for sec, names in sections.items():
         out += [f"## {sec}", ""]
-        for n in names:
+        for n in (n for n in names if n in made):
             title, caption = made[n]
             out += [f"### {title}", "", f"![{title}]({FIGURES}/{n}.png)", "", caption, ""]
     out += ["## Tables", "", "`summary.csv` (one row per replica), `history.csv` (per evaluation), "

@@ -88,14 +88,21 @@ def test_one_key_sweep_collected_by_the_report(tmp_path):
     assert md.startswith("# Report: sweep over hidden (2, 4)")
 
 
+LENGTHS = hasattr(config.Config(), "eval_bits")  # the core's eval_bits setting: score other lengths too
+
+
 def test_two_key_sweep_with_msb_reference_lines(tmp_path, caplog):
-    root = make_sweep(tmp_path, {"hidden": [2, 4], "order": ["lsb", "msb"]})
+    root = make_sweep(tmp_path, {"hidden": [2, 4], "order": ["lsb", "msb"]}, fixed=["eval_bits=[6]"] * LENGTHS)
     caplog.set_level(logging.INFO)
     build_quietly(root)
     # nothing logged either (Hydra prints INFO records during a multirun)
     assert not [r.getMessage() for r in caplog.records if r.name.startswith(("matplotlib", "seaborn"))]
     _, md = check_report(root, ["hidden", "order"])
     assert "at most 0.7344 per bit and 0.4219 whole-sum for 4 bits" in md  # msb limits for 4 bits
+    if LENGTHS:  # the length-generalisation figure appears when other lengths were scored
+        assert (root / "figures" / "lengths.png").stat().st_size > 5000 and "(figures/lengths.png)" in md
+    else:
+        assert "lengths.png" not in md
 
 
 @pytest.mark.slow
@@ -198,3 +205,4 @@ def test_every_multirun_ends_with_a_report(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "report:" in out.stdout and "Warning" not in out.stderr
     check_report(tmp_path, ["hidden", "order"])
+
