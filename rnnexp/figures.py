@@ -44,6 +44,8 @@ BAND = ci95  # mean with a 95 % bootstrap confidence band over replicas
 REF_COLOR, CLIP_COLOR = "0.15", "0.35"
 DIVERGED_MARK = dict(marker="v", s=34, edgecolors="black", linewidths=0.6, zorder=5, clip_on=False)
 GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
+GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gamma
+                for i, v in enumerate(sorted({1.0 / a.gamma for a in activations.ACTIVATIONS.values()}))}
 
 
 # --- reference values for a causal model reading msb first (REFERENCE.md) ------------------------
@@ -514,7 +516,7 @@ def sigma_max(history, summary, lay, path, title):
     """Largest singular value of the recurrent matrix, with Pascanu's 1/gamma boundary."""
     h = history
     fig, axes = _figure(lay, title)
-    extra, diverged, bad = {}, False, False
+    extra, diverged, bad, gated = {}, False, False, False
     for ax, spec in axes:
         sub = _subset(h, spec)
         if sub.empty:
@@ -523,17 +525,22 @@ def sigma_max(history, summary, lay, path, title):
         bad |= _lines(ax, sub, "step", "sigma_max", lay)
         diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
         plain = sub[~sub["model"].isin(GATED)] if "model" in sub else sub
+        gated |= len(plain) < len(sub)
         for act in sorted(plain["activation"].unique()) if "activation" in plain else []:
             if act not in activations.ACTIVATIONS:
                 continue
             inv = 1.0 / activations.ACTIVATIONS[act].gamma
-            ax.axhline(inv, color=REF_COLOR, ls="--", lw=1)
-            extra.setdefault(inv, []).append(act)
+            ax.axhline(inv, color=REF_COLOR, ls=GAMMA_STYLES[inv], lw=1)
+            ax.text(0.01, inv, f"1/γ, {act}", transform=ax.get_yaxis_transform(), ha="left", va="bottom",
+                    fontsize=7, color=REF_COLOR)
+            extra.setdefault(inv, set()).add(act)
         ax.set_xlabel("training step")
         ax.set_ylabel("largest singular value of Whh")
-    handles = [Line2D([], [], color=REF_COLOR, ls="--", lw=1,
-                      label=f"1/γ = {inv:g} ({', '.join(sorted(set(acts)))}):\nbelow it, long-range\ngradients vanish")
+    handles = [Line2D([], [], color=REF_COLOR, ls=GAMMA_STYLES[inv], lw=1,
+                      label=f"1/γ = {inv:g} ({', '.join(sorted(acts))}):\nbelow it, long-range\ngradients vanish")
                for inv, acts in sorted(extra.items())]
+    if gated:
+        handles.append(Line2D([], [], ls="", label=f"no 1/γ line for {'/'.join(GATED)}:\nthe bound is for a\nplain recurrence"))
     _log_if_wide(axes[0][0], h["sigma_max"].astype(float))
     _step_xlim(axes, h)
     handles.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
