@@ -190,13 +190,23 @@ def _apply(rules, cfg) -> None:
             raise ConfigError(f"{name}={_show(value)} is not allowed: {name} must be {what}")
 
 
-def _schema(cfg):
+def schema(model: Optional[str] = None) -> DictConfig:
+    """The typed schema: ``Config`` with ``model``'s own settings (its ``Conf`` in rnnexp/models)."""
+    out = OmegaConf.structured(Config)
+    if model in models.names():
+        out.model = OmegaConf.structured(models.conf_class(model))
+    return out
+
+
+def structured(settings: dict) -> Config:
+    """Plain nested settings (e.g. a stored resolved config) -> a typed ``Config``, model settings
+    included: ``OmegaConf.structured(Config)`` alone knows only the settings every model has."""
+    return OmegaConf.to_object(OmegaConf.merge(schema(settings.get("model", {}).get("name")), settings))
+
+
+def _schema(cfg) -> DictConfig:
     """The schema ``cfg`` must match: ``Config`` with the chosen model's settings."""
-    schema = OmegaConf.structured(Config)
-    name = cfg.model.name if "name" in cfg.get("model", {}) else None
-    if name in models.names():
-        schema.model = OmegaConf.structured(models.conf_class(name))
-    return schema
+    return schema(cfg.model.name if "name" in cfg.get("model", {}) else None)
 
 
 def flat_keys(cfg) -> list[str]:

@@ -241,3 +241,51 @@ def test_birnn_learns_msb_and_rnn_stays_under_the_causal_limit():
 def test_gated_models_learn_lsb(model):
     r = train.train(_cfg(model, hidden=16, bits=8, order="lsb", replicas=5, steps=600, eval_every=100))
     assert r.summary["solved"].sum() >= 4
+
+
+# ---- the command line ----
+
+def test_model_sweeps_pass_the_precheck_and_bad_combinations_fail():
+    from rnnexp import cli
+
+    cli.precheck(["-m", "model=rnn,birnn,lstm,gru", "order=lsb,msb"])
+    cli.precheck(["-m", "model=rnn,lstm", "bits=8,16,32,64"])
+    cli.precheck(["-m", "model=rnn,lstm,gru", "model.layers=1,2", "bptt.truncate=2"])
+    with pytest.raises(cli.UsageError, match="model=birnn with bptt.truncate=2 is not allowed"):
+        cli.precheck(["-m", "model=rnn,birnn", "bptt.truncate=2"])
+    with pytest.raises(cli.UsageError, match="model.forget_bias: there is no such setting"):
+        cli.precheck(["model=gru", "model.forget_bias=2"])
+    with pytest.raises(cli.UsageError, match="model.merge=max is not allowed"):
+        cli.precheck(["model=birnn", "model.merge=max"])
+
+
+def _sweep(tmp_path, *args):
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "rnnexp", "-m", *args, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return pd.read_csv(tmp_path / "sweep" / "summary.csv")
+
+
+@pytest.mark.slow
+def test_sweep_over_models_and_orders(tmp_path):
+    s = _sweep(tmp_path, "model=rnn,birnn,lstm,gru", "order=lsb,msb", "steps=300", "eval_every=300", "replicas=2")
+    assert sorted(s.groupby(["model", "order"]).size().items()) == [
+        ((m, o), 2) for m in ["birnn", "gru", "lstm", "rnn"] for o in ["lsb", "msb"]]
+    msb = s[s.order == "msb"]
+    assert msb[msb.model != "birnn"]["bit_acc"].max() <= MSB_LIMIT  # causal models cannot see the carry
+    assert msb[msb.model == "birnn"]["bit_acc"].min() > MSB_LIMIT + 0.05
+
+
+@pytest.mark.slow
+def test_sweep_over_models_and_lengths(tmp_path):
+    s = _sweep(tmp_path, "model=rnn,lstm", "bits=8,16,32,64", "steps=20", "eval_every=20", "replicas=2")
+    assert sorted(s.groupby(["model", "bits"]).size().items()) == [
+        ((m, b), 2) for m in ["lstm", "rnn"] for b in [8, 16, 32, 64]]
+    assert not s["diverged"].any()
