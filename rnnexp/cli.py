@@ -58,13 +58,37 @@ def explain(e: BaseException, overrides: list[str], known: list[str]) -> str:
         group, option = m.groups()
         opts = getattr(e, "options", None) or []
         return f"{group}={option} is not allowed: {group} must be one of {', '.join(opts) or '(no options found)'}"
+    if isinstance(e, (ValueError, TypeError)):  # model=123 or model=[1,2]: Hydra expects an option name
+        for o in overrides:
+            key, _, value = o.lstrip("+~").partition("=")
+            if key in config.OVERRIDE_NAME.values():
+                opts = GlobalHydra.instance().config_loader().get_group_options(key)
+                if value not in opts:
+                    return f"{key}={value} is not allowed: {key} must be one of {', '.join(opts)}"
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-        key = cause.full_key
+        key = re.sub(r"\[\d+\]$", "", cause.full_key)  # eval_bits[0] -> eval_bits
         value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == key), None)
         what = config.allowed(key) or _first_line(cause)
         shown = f"{key}={value}" if value is not None else key
         return f"{shown} is not allowed: {config.OVERRIDE_NAME.get(key, key)} must be {what}"
     return _first_line(e)
+
+
+# launchers that come with an optional extra of rnnexp
+EXTRAS = {"submitit_local": "cluster", "submitit_slurm": "cluster"}
+
+
+def check_launcher(overrides: list[str]) -> None:
+    """``hydra/launcher=X`` must name an installed launcher (inside an initialized Hydra)."""
+    for o in overrides:
+        if o.split("=", 1)[0] != "hydra/launcher" or "=" not in o:
+            continue
+        name = o.split("=", 1)[1]
+        options = GlobalHydra.instance().config_loader().get_group_options("hydra/launcher")
+        if name not in options:
+            extra = f"; install it with: pip install 'rnnexp[{EXTRAS[name]}]'" if name in EXTRAS else ""
+            raise UsageError(f"hydra/launcher={name} is not available: hydra/launcher must be one of "
+                             f"{', '.join(options)}{extra}")
 
 
 def precheck(argv: list[str]) -> None:
@@ -76,11 +100,12 @@ def precheck(argv: list[str]) -> None:
     combos = combinations(overrides, args.multirun)
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config.conf_dir()), version_base="1.3"):
+        check_launcher(args.overrides)
         known = config.flat_keys(compose("config"))
         for combo in combos:
             try:
                 cfg = compose("config", overrides=combo)
-            except (HydraException, OmegaConfBaseException) as e:
+            except (HydraException, OmegaConfBaseException, ValueError, TypeError) as e:
                 raise UsageError(explain(e, combo, known)) from None
             try:
                 config.check(cfg)

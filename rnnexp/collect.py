@@ -2,12 +2,15 @@
 
 Writes ``summary.csv``, ``history.csv``, ``profile.csv`` and ``positions.csv`` into DIR: the runs'
 tables concatenated, with a ``job`` column (the run's folder relative to DIR). Read one with
-``pandas.read_csv("DIR/summary.csv")``. A run counts once its ``run.json`` exists; a folder whose
-files cannot be read is named on stderr and skipped, and the count of skipped runs is reported.
+``pandas.read_csv("DIR/summary.csv")``. A run counts once its ``run.json`` exists and every table
+matches the checksum recorded there. Nothing is dropped silently: every folder that looks like a run
+but cannot be collected (a corrupt or foreign file, or a job without ``run.json``: interrupted,
+failed or still running) is named on stderr with the reason, and the report line counts it.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -17,16 +20,38 @@ import pandas as pd
 from . import results
 
 
+def _job_order(root: Path):
+    def key(p: Path):
+        return tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in p.relative_to(root).parts)
+    return key
+
+
+def scan(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Run folders below ``root`` (or ``root`` itself) in job order, and folders that look like runs
+    but are not complete, each with the reason. Hidden folders (``.hydra``, ``.submitit``, a cache)
+    are not searched."""
+    root = Path(root)
+    runs, incomplete = [], []
+    tables = {f"{n}.csv" for n in results.TABLES}
+    for here, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        here = Path(here)
+        if results.MARKER in files:
+            runs.append(here)
+        elif here == root or "multirun.yaml" in files:  # a sweep dir: its combined tables are ours
+            continue
+        elif (here / ".hydra").is_dir():
+            incomplete.append((here, f"has no {results.MARKER}: interrupted, failed or still running"))
+        elif tables & set(files):
+            name = sorted(tables & set(files))[0]
+            incomplete.append((here / name, f"has no {results.MARKER} beside it: a foreign or partial run"))
+    order = _job_order(root)
+    return sorted(runs, key=order), sorted(incomplete, key=lambda x: order(x[0]))
+
+
 def find_runs(root: Path) -> list[Path]:
     """Folders below ``root`` (or ``root`` itself) holding a completed run, in job order."""
-    root = Path(root)
-    dirs = [p.parent for p in root.rglob(results.MARKER)]
-
-    def key(p: Path):
-        rel = p.relative_to(root).parts
-        return tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in rel)
-
-    return sorted(dirs, key=key)
+    return scan(root)[0]
 
 
 def collect(root: Path, write: bool = True, quiet: bool = False) -> dict[str, pd.DataFrame]:
@@ -34,30 +59,35 @@ def collect(root: Path, write: bool = True, quiet: bool = False) -> dict[str, pd
     root = Path(root)
     frames: dict[str, list[pd.DataFrame]] = {n: [] for n in results.TABLES}
     config_cols: list[str] = []
-    skipped = 0
-    for run_dir in find_runs(root):
+    run_dirs, incomplete = scan(root)
+    skipped = list(incomplete)
+    for run_dir in run_dirs:
         try:
             meta, tables = results.read_run(run_dir)
-        except Exception as e:  # a corrupt or foreign file: name it and go on
-            skipped += 1
-            print(f"rnnexp.collect: skipped {run_dir}: {type(e).__name__}: {e}", file=sys.stderr)
+        except results.CorruptRun as e:  # a corrupt or foreign file: name it and go on
+            skipped.append((run_dir / e.file, e.why))
             continue
         job = run_dir.relative_to(root).as_posix() if run_dir != root else "."
         for name, df in tables.items():
             df.insert(0, "job", job)
-            frames[name].append(df)
+            frames.setdefault(name, []).append(df)
         config_cols += [c for c in meta.get("config_columns", []) if c not in config_cols]
+    for path, why in skipped:
+        print(f"rnnexp.collect: skipped {path}: {why}", file=sys.stderr)
+    found = len(run_dirs) + len(incomplete)
     if not frames["summary"]:
-        raise FileNotFoundError(f"no completed runs (folders with {results.MARKER}) below {root}")
-    combined = {n: pd.concat(f, ignore_index=True) for n, f in frames.items()}
-    combined["summary"].attrs.update(config_columns=config_cols, skipped=skipped)
+        raise FileNotFoundError(f"no completed runs (folders with {results.MARKER}) below {root}"
+                                + (f"; {len(skipped)} skipped (named above)" if skipped else ""))
+    combined = {n: pd.concat(f, ignore_index=True) for n, f in frames.items() if f}
+    n_runs = len(frames["summary"])
+    combined["summary"].attrs.update(config_columns=config_cols, skipped=len(skipped),
+                                     skipped_paths=[str(p) for p, _ in skipped], runs_found=found)
     if write and not (root / results.MARKER).exists():
         for name, df in combined.items():
             results.write_table(df, root / f"{name}.csv")
     if not quiet:
-        n_runs = combined["summary"]["job"].nunique()
-        print(f"rnnexp: {n_runs} run(s), {len(combined['summary'])} replicas collected in {root}"
-              + (f" ({skipped} unreadable run(s) skipped)" if skipped else ""))
+        print(f"rnnexp: collected {n_runs} of {found} run(s) ({len(combined['summary'])} replicas) in {root}"
+              + (f"; skipped {len(skipped)} (named above)" if skipped else ""))
     return combined
 
 

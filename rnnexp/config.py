@@ -72,6 +72,8 @@ class Config:
     replicas: int = 10  # independent models trained at once, vectorised
     seed: int = 0  # replica r uses SeedSequence(seed).spawn(replicas)[r]
     eval_every: int = 100  # evaluate every this many steps (and at the end)
+    cache: bool = True  # reuse a finished training of the same settings and code; false: train again
+    cache_dir: str = "runs/.cache"  # where finished trainings are stored (relative: to the launch dir)
 
 
 def register() -> None:
@@ -130,7 +132,12 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "replicas": (lambda v: v >= 1, "an integer >= 1"),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
     "eval_every": (lambda v: v >= 1, "an integer >= 1"),
+    "cache": (lambda v: isinstance(v, bool), "true or false"),
+    "cache_dir": (lambda v: isinstance(v, str) and v.strip() != "", "a folder path"),
 }
+
+# settings that say how to run, not what to train: neither in the result tables nor in the cache key
+RUNTIME = ("cache", "cache_dir")
 
 # a group's "name" field is set by choosing the group option: clip=norm, not clip.name=norm
 OVERRIDE_NAME = {"model.name": "model", "init.name": "init", "clip.name": "clip", "optimizer.name": "optimizer"}

@@ -5,6 +5,7 @@ finite weights and recorded (``diverged``, ``diverged_step``); the others go on.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ class Result:
     profile: pd.DataFrame  # one row per (evaluation step, replica, state, t): ||dL_T/dh_t||
     positions: pd.DataFrame  # one row per (replica, position): final per-bit accuracy
     wall_time: float
+    cached: bool = False  # loaded from the cache of finished trainings (rnnexp.cache), not trained now
 
 
 def replica_rngs(seed: int, replica_ids) -> tuple[list, list]:
@@ -153,19 +155,29 @@ def _seed001_metric(spec, params, batches) -> np.ndarray:
     return metrics.seed001_accuracy(network.predict(spec, z), batches.train_y[:, :, :n])
 
 
-def run(cfg, out_dir) -> Result:
-    """Check ``cfg`` (a Hydra ``DictConfig``), train, and write the run's tables into ``out_dir``."""
+def run(cfg, out_dir, base_dir=None) -> Result:
+    """Check ``cfg`` (a Hydra ``DictConfig``), train, and write the run's tables into ``out_dir``.
+
+    With ``cfg.cache`` a finished training of the same settings and engine code is loaded instead
+    of trained again (``rnnexp.cache``); a relative ``cfg.cache_dir`` is taken from ``base_dir``
+    (default: the current folder). ``cache=false`` trains again and replaces the stored result.
+    """
+    from pathlib import Path
+
     from omegaconf import OmegaConf
 
-    from . import __version__, results
+    from . import __version__, cache, results
 
     config.check(cfg)
     plain = OmegaConf.to_object(cfg)  # a config.Config: no Hydra below this line
-    result = train(plain)
+    store = Path(base_dir or ".") / plain.cache_dir  # an absolute cache_dir stays as it is
+    result, cached = cache.train_cached(cfg, store, reuse=plain.cache)
+    result = dataclasses.replace(result, cached=cached)
     columns = results.config_columns(cfg)
     columns["steps"] = config.effective_steps(plain)
     tables = {"summary": result.summary.drop(columns=["steps"]), "history": result.history,
               "profile": result.profile, "positions": result.positions}
-    meta = {"status": "complete", "wall_time": result.wall_time, "rnnexp_version": __version__}
+    meta = {"status": "complete", "wall_time": result.wall_time, "cached": cached,
+            "engine_version": cache.engine_version(), "rnnexp_version": __version__}
     results.write_run(out_dir, tables, columns, meta)
     return result

@@ -3,19 +3,28 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from rnnexp import cli, collect
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from rnnexp import cli, collect, config, models
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["steps=20", "eval_every=10", "replicas=2"]
 
 
 def run_cli(*args, cwd=ROOT):
+    """``python -m rnnexp *args``; a fresh cache unless ``cache_dir=`` is given, so it really trains."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if not any(a.startswith("cache_dir=") for a in args) and "--help" not in args:
+        args = (*args, f"cache_dir={tempfile.mkdtemp(prefix='rnnexp-cache-')}")
     return subprocess.run([sys.executable, "-m", "rnnexp", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -54,6 +63,13 @@ BAD = {
     "+hiden=4": "hiden",
     "clip.treshold=2": "did you mean 'clip.threshold'",
     "model=transformer": "model must be one of",
+    "model=123": "model must be one of",
+    "init=1.5": "init must be one of",
+    "cache=maybe": "cache must be true or false",
+    "cache_dir=''": "cache_dir must be a folder path",
+    "bptt.truncate=abc": "bptt.truncate must be null (full BPTT) or an integer >= 0",
+    "epochs=1.5": "epochs must be null or an integer >= 1",
+    "hydra/launcher=bogus": "hydra/launcher must be one of",
 }
 
 
@@ -63,6 +79,39 @@ def test_bad_override_is_one_clear_line(override, message):
         cli.precheck([override])
     assert message in str(e.value)
     assert "\n" not in str(e.value)
+
+
+# a value of the wrong type for a setting whose default is of this type
+WRONG_TYPE = {bool: "maybe", int: "abc", float: "fast", str: "[1,2]", list: "abc", type(None): "abc"}
+
+
+def public_settings() -> list[tuple[list[str], str, object]]:
+    """(overrides that select the model, key, default) for every setting of every model."""
+    GlobalHydra.instance().clear()
+    out, seen = [], set()
+    with initialize_config_dir(str(config.conf_dir()), version_base="1.3"):
+        for name in models.names():
+            select = [] if name == "rnn" else [f"model={name}"]
+            cfg = compose("config", overrides=select)
+            for key in config.flat_keys(cfg):
+                if key not in seen:
+                    seen.add(key)
+                    value = OmegaConf.select(cfg, key)
+                    out.append((select, key, OmegaConf.to_object(value) if OmegaConf.is_config(value) else value))
+    GlobalHydra.instance().clear()
+    return out
+
+
+def test_a_wrong_type_for_every_public_setting_is_one_clear_line():
+    settings = public_settings()
+    assert len(settings) >= 30
+    for select, key, default in settings:
+        name = config.OVERRIDE_NAME.get(key, key)  # model.name is set as model=...
+        override = f"{name}={WRONG_TYPE[type(default)]}"
+        with pytest.raises(cli.UsageError) as e:
+            cli.precheck([*select, override])
+        msg = str(e.value)
+        assert "\n" not in msg and f"{name}=" in msg and "must be" in msg, (override, msg)
 
 
 def test_every_combination_of_a_sweep_is_checked():
@@ -86,6 +135,35 @@ def test_bad_override_exits_nonzero_before_any_work(tmp_path):
     r = run_cli("-m", "hidden=4,0", f"hydra.sweep.dir={tmp_path}/sweep")
     assert r.returncode == 2 and "hidden=0" in r.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
+
+
+# one of each kind of mistake: wrong type (int, float, bool, choice, group), out of range, a
+# relation between settings, an unknown key at the top and inside a group, a missing launcher
+REPRESENTATIVE = ["hidden=abc", "lr=fast", "bias=maybe", "model=123", "hidden=0", "order=foo",
+                  "clip=bogus", "optimizer.momentum=1.5", "epochs=3", "hiden=4", "clip.treshold=2",
+                  "cache=maybe", "hydra/launcher=bogus"]
+
+
+FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123"]  # the fast suite's share
+
+
+@pytest.mark.parametrize("overrides", [FEW, pytest.param(REPRESENTATIVE, marks=pytest.mark.slow, id="all")],
+                         ids=["few", "all"])
+@pytest.mark.parametrize("mode", ["single", "multirun"])
+def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode, overrides):
+    def attempt(i_override):
+        i, override = i_override
+        cwd = tmp_path / str(i)
+        cwd.mkdir()
+        sweep = ["-m", "seed=0,1"] if mode == "multirun" else []
+        return cwd, override, run_cli(*sweep, override, "cache_dir=cache", *TINY, cwd=cwd)
+
+    with ThreadPoolExecutor(2) as pool:
+        for cwd, override, r in pool.map(attempt, enumerate(overrides)):
+            assert r.returncode == 2, (override, r.stdout, r.stderr)
+            assert r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1, (override, r.stderr)
+            assert r.stdout == ""
+            assert list(cwd.iterdir()) == [], f"{override}: wrote {list(cwd.iterdir())}"  # no runs/, no cache
 
 
 def test_single_run_writes_its_tables(tmp_path):
@@ -115,7 +193,7 @@ def test_example_sweep_small(tmp_path):
     r = run_cli("-m", "hidden=4,8,16", "order=lsb,msb", *TINY, f"hydra.sweep.dir={tmp_path}")
     assert r.returncode == 0, r.stderr
     check_sweep(tmp_path, 2)
-    assert "6 run(s), 12 replicas collected" in r.stdout
+    assert "collected 6 of 6 run(s) (12 replicas)" in r.stdout
     # collect works as a command too, on any sweep dir
     (tmp_path / "summary.csv").unlink()
     tables = collect.collect(tmp_path, quiet=True)
