@@ -224,7 +224,7 @@ def _mark_diverged(ax, summary_sub: pd.DataFrame, lay: Layout) -> bool:
         return False
     ax.scatter(d["diverged_step"], np.full(len(d), 1.0), transform=ax.get_xaxis_transform(),
                c=[lay.palette[h] for h in d["_hue"]], **DIVERGED_MARK)
-    ax.diverged_note = f"{len(d)}/{len(summary_sub)} diverged"  # shown in the panel title
+    ax.diverged_note = f"{len(d)}/{len(summary_sub)} replicas diverged"  # shown in the panel title
     return True
 
 
@@ -232,8 +232,16 @@ DIVERGED_HANDLE = Line2D([], [], ls="", marker="v", color="0.6", markeredgecolor
                          label="a replica diverged\n(at this step)")
 
 
+OVERFLOW = 1e100  # beyond this a value is an overflow in all but name: its mean and axis limits overflow too
 NONFINITE_HANDLE = Line2D([], [], ls="", marker="x", color="0.3", markeredgewidth=1.2,
-                          label="a replica's value is NaN/inf\n(overflow): left out of the\nmean at this step")
+                          label=f"a replica's value is NaN, inf\nor > {OVERFLOW:.0e} (overflow): left\nout of the mean at this step")
+
+
+def overflowed(values) -> np.ndarray:
+    """Values the figures cannot average or scale: NaN, inf, or beyond ``OVERFLOW``."""
+    v = np.asarray(values, float)
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(v) <= OVERFLOW)
 
 
 def _lines(ax, df, x, y, lay, **kw) -> bool:
@@ -242,7 +250,7 @@ def _lines(ax, df, x, y, lay, **kw) -> bool:
     Returns whether any value was not finite.
     """
     vals = df[y].astype(float)
-    bad = ~np.isfinite(vals)
+    bad = pd.Series(overflowed(vals), index=df.index)
     if (~bad).any():
         if df[x].nunique() <= 25 and "marker" not in kw:  # a lone finite point still shows
             kw = {**kw, "marker": "o", "markersize": 3, "markeredgewidth": 0}
@@ -250,7 +258,7 @@ def _lines(ax, df, x, y, lay, **kw) -> bool:
                      hue_order=[h for h in lay.hue_order if h in set(df["_hue"])], errorbar=BAND,
                      legend=False, ax=ax, **kw)
     else:
-        _empty(ax, "no finite value: every replica's\nvalue is NaN or inf here (x)")
+        _empty(ax, "no value to plot: every replica's\nvalue overflowed here (x)")
     if bad.any():
         b = df[bad].drop_duplicates(["_hue", x])
         ax.scatter(b[x], np.full(len(b), 0.93), transform=ax.get_xaxis_transform(), marker="x", s=24,
@@ -265,7 +273,7 @@ def _step_xlim(axes, df) -> None:
 
 
 def _log_if_wide(ax, values: pd.Series, ratio=30.0) -> None:
-    v = values[np.isfinite(values) & (values > 0)]
+    v = values[~overflowed(values) & (values > 0)]
     if len(v) and v.max() / v.min() > ratio:
         ax.set_yscale("log", nonpositive="mask")
 
@@ -499,9 +507,8 @@ def grad_norm(history, summary, lay, path, title):
             for th in sorted(sub.loc[sub["clip"] == "norm", "clip.threshold"].unique()):
                 ax.axhline(th, color=CLIP_COLOR, ls=":", lw=1.2)
                 thresholds = True
-            c = sub[sub["clip_frac"] > 0].groupby(["_hue", "step"], as_index=False).agg(
-                frac=("clip_frac", "mean"), y=("grad_norm_max", "mean"))
-            c = c[np.isfinite(c["y"].astype(float))]
+            ok = sub[(sub["clip_frac"] > 0) & ~overflowed(sub["grad_norm_max"])]
+            c = ok.groupby(["_hue", "step"], as_index=False).agg(frac=("clip_frac", "mean"), y=("grad_norm_max", "mean"))
             if len(c):
                 fired = True
                 ax.scatter(c["step"], c["y"], s=8 + 50 * c["frac"], c=[lay.palette[x] for x in c["_hue"]],

@@ -138,6 +138,8 @@ def test_all_diverged_sweep_is_reported_not_dropped(tmp_path):
     root = make_sweep(tmp_path, {"hidden": [2, 4]}, fixed=DIVERGE)
     summary = pd.read_csv(root / "summary.csv")
     assert summary["diverged"].all(), "this setup should make every replica diverge"
+    history = pd.read_csv(root / "history.csv")  # values past any plotting range, as a long run writes
+    assert (history["sigma_max"] > figures.OVERFLOW).any() and np.isinf(history["grad_norm_max"]).any()
     build_quietly(root)
     got, md = check_report(root, ["hidden"])
     assert (got["diverged"] == got["replicas"]).all()
@@ -209,3 +211,8 @@ def test_every_multirun_ends_with_a_report(tmp_path):
     assert "report:" in out.stdout and "Warning" not in out.stderr
     check_report(tmp_path, ["hidden", "order"])
 
+
+
+def test_overflowed_flags_what_cannot_be_averaged():
+    v = np.array([1.0, 1e99, 1e101, np.inf, -np.inf, np.nan, 0.0])
+    assert figures.overflowed(v).tolist() == [False, False, True, True, True, True, False]
