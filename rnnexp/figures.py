@@ -1,4 +1,4 @@
-"""The report's figures: one function per figure, from the combined tables to a PNG.
+"""The report's figures: one function per figure, from the combined tables to a PNG (returns the Figure).
 
 Every figure is laid out by a ``Layout``: colour for one swept key (``hue``), panel columns for
 another (``col``), panel rows for the rest (``row``). A key value has the same colour in every
@@ -214,7 +214,7 @@ def _finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
     if handles:
         fig.side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
     save(fig, path)
-    return path
+    return fig
 
 
 def _mark_diverged(ax, summary_sub: pd.DataFrame, lay: Layout) -> bool:
@@ -272,6 +272,13 @@ def _step_xlim(axes, df) -> None:
     axes[0][0].set_xlim(-0.03 * top - 0.5, 1.03 * top + 0.5)  # axes share x
 
 
+def _log_scale(axes) -> None:
+    """Log y axes, set only after every panel is drawn: seaborn averages in the axis' scale, so a
+    panel drawn on an already-log (shared) axis would show geometric means, the others arithmetic."""
+    for ax, _ in axes:
+        ax.set_yscale("log", nonpositive="mask")
+
+
 def _log_if_wide(ax, values: pd.Series, ratio=30.0) -> None:
     v = values[~overflowed(values) & (values > 0)]
     if len(v) and v.max() / v.min() > ratio:
@@ -305,8 +312,7 @@ def convergence(history, summary, metric, lay, path, title):
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
     if metric.endswith("loss"):
-        for ax, _ in axes:
-            ax.set_yscale("log", nonpositive="mask")
+        _log_scale(axes)
     _step_xlim(axes, h)
     extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
     return _finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
@@ -356,7 +362,7 @@ def outcome_heatmap(summary, lay, metric, path, title):
                 t.set_color(tuple(0.75 * c for c in lay.palette[t.get_text()][:3]))  # darker: readable as text
                 t.set_fontweight("bold")
     save(fig, path)
-    return path
+    return fig
 
 
 def steps_to_solve(summary, lay, path, title):
@@ -478,9 +484,9 @@ def gradient_profile(profile, lay, path, title):
             continue
         kw = dict(style="state", style_order=states, dashes=dashes) if len(states) > 1 else {}
         bad |= _lines(ax, sub, "t", "grad_norm", lay, **kw)
-        ax.set_yscale("log", nonpositive="mask")
         ax.set_xlabel("time step t (T = last step)")
         ax.set_ylabel("||dL_T / dh_t|| (log)")
+    _log_scale(axes)
     T = int(p["t"].max()) if len(p) else 1
     for ax, _ in axes:
         ax.set_xticks(range(1, T + 1) if T <= 16 else sorted({1, T // 4, T // 2, 3 * T // 4, T}))
@@ -501,7 +507,6 @@ def grad_norm(history, summary, lay, path, title):
             _empty(ax, "no run with this combination")
             continue
         bad |= _lines(ax, sub, "step", "grad_norm_max", lay)
-        ax.set_yscale("log", nonpositive="mask")
         diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
         if "clip" in sub:
             for th in sorted(sub.loc[sub["clip"] == "norm", "clip.threshold"].unique()):
@@ -515,6 +520,7 @@ def grad_norm(history, summary, lay, path, title):
                            edgecolors="black", linewidths=0.6, zorder=4)
         ax.set_xlabel("training step")
         ax.set_ylabel("gradient norm before clipping\n(max over window, log)")
+    _log_scale(axes)
     if thresholds:
         extra.append(Line2D([], [], color=CLIP_COLOR, ls=":", lw=1.2, label="clip=norm threshold"))
     if fired:

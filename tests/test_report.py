@@ -216,3 +216,21 @@ def test_every_multirun_ends_with_a_report(tmp_path):
 def test_overflowed_flags_what_cannot_be_averaged():
     v = np.array([1.0, 1e99, 1e101, np.inf, -np.inf, np.nan, 0.0])
     assert figures.overflowed(v).tolist() == [False, False, True, True, True, True, False]
+
+
+def test_every_panel_of_a_log_figure_shows_the_arithmetic_mean(tmp_path):
+    # seaborn averages in the axis' scale: a panel drawn on an already-log shared axis would show
+    # geometric means; every panel must show the same statistic
+    root = make_sweep(tmp_path, {"order": ["lsb", "msb"]})
+    t = report.load(root)
+    lay = report.choose_layout(t.summary, ["order"], col="order")  # two panels sharing a log y axis
+    assert lay.hue is None
+    p = lay.label(t.profile)
+    fig = figures.gradient_profile(p, lay, tmp_path / "g.png", "test")
+    last = p[p["step"] == p["step"].max()]
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("end")]
+    assert len(panels) == 2
+    for ax in panels:
+        order = ax.get_title().split("order=")[1]
+        want = last[last["order"] == order].groupby("t")["grad_norm"].mean()
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), want.to_numpy(), rtol=1e-12)
