@@ -112,7 +112,8 @@ class Layout:
             cmap = sns.color_palette("viridis", as_cmap=True)
             colors = [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.8, n)]
         else:
-            colors = sns.color_palette("colorblind", n) if n <= 10 else sns.color_palette("husl", n)
+            cb = sns.color_palette("colorblind", 10)  # reordered: orange and vermillion are not neighbours
+            colors = [cb[i] for i in (0, 1, 2, 4, 3, 5, 9, 7, 8, 6)][:n] if n <= 10 else sns.color_palette("husl", n)
         lay.palette = dict(zip(lay.hue_order, colors))
         return lay
 

@@ -175,13 +175,20 @@ def _notes(t: Tables, table: pd.DataFrame, keys: list[str]) -> list[str]:
                      "replica on its 'never' line.")
     if "order" in s and (s["order"] == "msb").any():
         msb = s[s["order"] == "msb"]
-        over = [b for b in msb["bits"].unique()
-                if (msb.loc[msb["bits"] == b, "bit_acc"] > figures.msb_per_bit_limit(b) + 1e-12).any()]
+        limit = msb["bits"].map(figures.msb_per_bit_limit)
+        over = msb[msb["bit_acc"] > limit + 1e-12]
         lim = ", ".join(f"{figures.msb_per_bit_limit(b):.4f} per bit and {figures.msb_sum_limit(b):.4f} whole-sum "
                         f"for {b} bits" for b in sorted(msb["bits"].unique()))
-        notes.append(f"msb order: a causal model can reach at most {lim} (dashed lines); a causal model above "
-                     "them would point to a bug" + (" — **some replicas are above the per-bit limit**: expected "
-                                                    "only for a non-causal model (e.g. bidirectional)." if over else "."))
+        note = f"msb order: a causal model can reach at most {lim} (dashed lines); a causal model above them would point to a bug"
+        if len(over):
+            where = []
+            for vals, g in over.groupby(keys, sort=False) if keys else [((), over)]:
+                vals = vals if isinstance(vals, tuple) else (vals,)
+                n = (msb[keys].astype(str) == [str(v) for v in vals]).all(axis=1).sum() if keys else len(msb)
+                where.append(", ".join(f"{k}={figures.fmt(v)}" for k, v in zip(keys, vals)) + f"{': ' if keys else ''}{len(g)}/{n}")
+            note += (". **Replicas above the per-bit limit** (" + "; ".join(where) + " replicas): expected only for "
+                     "a model that is not causal, such as a bidirectional one.")
+        notes.append(note if len(over) else note + ".")
     return notes
 
 

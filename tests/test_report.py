@@ -234,3 +234,15 @@ def test_every_panel_of_a_log_figure_shows_the_arithmetic_mean(tmp_path):
         order = ax.get_title().split("order=")[1]
         want = last[last["order"] == order].groupby("t")["grad_norm"].mean()
         np.testing.assert_allclose(ax.lines[0].get_ydata(), want.to_numpy(), rtol=1e-12)
+
+
+def test_msb_replicas_above_the_causal_limit_are_named():
+    s = pd.DataFrame({"job": ["0"] * 3 + ["1"] * 3, "hidden": [2] * 3 + [4] * 3, "order": "msb", "bits": 4,
+                      "bit_acc": [0.70, 0.80, 0.73, 0.70, 0.71, 0.72], "sum_acc": 0.1, "solved": False,
+                      "diverged": False})
+    t = report.Tables(s, s, s, s, ["hidden", "order", "bits"])
+    [note] = report._notes(t, None, ["hidden"])
+    assert "(hidden=2: 1/3 replicas)" in note  # 0.80 > 0.7344, the 4-bit limit
+    s["bit_acc"] = 0.7
+    [note] = report._notes(t, None, ["hidden"])
+    assert "above" not in note and "0.7344 per bit" in note
