@@ -220,3 +220,16 @@ def test_help_lists_groups_and_settings():
 
 def test_collect_command_reports_missing_runs(tmp_path):
     assert collect.main([str(tmp_path)]) == 1
+
+
+@pytest.mark.slow
+def test_a_sweep_where_some_configurations_diverge_finishes_and_reports_them(tmp_path):
+    # a linear RNN over 32 steps: lr=10 blows up, lr=0.01 does not
+    r = run_cli("-m", "lr=0.01,10", "activation=identity", "init=normal", "init.scale=0.5", "optimizer=sgd",
+                "bits=32", "hidden=8", "steps=40", "eval_every=20", "replicas=2", f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    s = pd.read_csv(tmp_path / "summary.csv")
+    assert s.groupby("lr")["diverged"].sum().to_dict() == {0.01: 0, 10.0: 2}
+    assert s.loc[s.diverged, "diverged_step"].ge(1).all()
+    overview = [l.split() for l in r.stdout.splitlines() if l.split()[:1] in (["0.01"], ["10.0"], ["10"])]
+    assert [row[0] for row in overview] == ["0.01", "10"] and [row[-1] for row in overview] == ["0", "2"]
