@@ -137,12 +137,12 @@ def markdown_table(table: pd.DataFrame, keys: list[str]) -> str:
     head = [*keys, "replicas", "solved", "success rate", "per-bit acc", "whole-sum acc",
             "median steps to solve", "diverged", "wall time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < len(keys) else "---:" for i in range(len(head))) + "|"]
-    for _, r in table.iterrows():
+    for r in table.to_dict("records"):  # per row, each value keeps its column's type
         cells = [figures.fmt(r[k]) for k in keys] + [
-            str(r["replicas"]), f"{r['solved']}/{r['replicas']}", f"{100 * r['success_rate']:.0f} %",
+            f"{r['replicas']:d}", f"{r['solved']:d}/{r['replicas']:d}", f"{100 * r['success_rate']:.0f} %",
             _pm(r["bit_acc_mean"], r["bit_acc_std"]), _pm(r["sum_acc_mean"], r["sum_acc_std"]),
             "never" if np.isnan(r["median_steps_to_solve"]) else f"{r['median_steps_to_solve']:g}",
-            str(r["diverged"]), f"{r['wall_time']:.1f}"]
+            f"{r['diverged']:d}", f"{r['wall_time']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -76,8 +76,8 @@ def check_report(root: Path, keys: list[str]) -> tuple[pd.DataFrame, str]:
     got = got.sort_values(keys).reset_index(drop=True) if keys else got
     assert list(got.columns) == list(want.columns)
     pd.testing.assert_frame_equal(got, want, check_dtype=False, check_exact=False, rtol=1e-12, atol=0)
-    for _, r in want.iterrows():  # the markdown table shows the same numbers
-        assert f"{r['solved']}/{r['replicas']}" in md
+    for r in want.to_dict("records"):  # the markdown table shows the same numbers
+        assert f"| {int(r['solved'])}/{int(r['replicas'])} |" in md and f"| {int(r['diverged'])} |" in md
         assert f"{r['bit_acc_mean']:.4f}" in md and f"{r['sum_acc_mean']:.4f}" in md
     return got, md
 
