@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -74,6 +74,7 @@ class Config:
     eval_every: int = 100  # evaluate every this many steps (and at the end)
     cache: bool = True  # reuse a finished training of the same settings and code; false: train again
     cache_dir: str = "runs/.cache"  # where finished trainings are stored (relative: to the launch dir)
+    eval_bits: List[int] = field(default_factory=list)  # also score the final model at these lengths
 
 
 def register() -> None:
@@ -132,6 +133,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "replicas": (lambda v: v >= 1, "an integer >= 1"),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
     "eval_every": (lambda v: v >= 1, "an integer >= 1"),
+    "eval_bits": (lambda v: all(2 <= b <= 256 for b in v), "a list of integers from 2 to 256, e.g. [16,32,64]"),
     "cache": (lambda v: isinstance(v, bool), "true or false"),
     "cache_dir": (lambda v: isinstance(v, str) and v.strip() != "", "a folder path"),
 }

@@ -6,6 +6,8 @@ Every run (a single run, or one job of a sweep) writes into its own folder:
 - ``history.csv``   one row per (evaluation step, replica): eval_loss, accuracies, gradient norms
 - ``profile.csv``   one row per (evaluation step, replica, state, t): ``||dL_T / dh_t||``
 - ``positions.csv`` one row per (replica, position): final per-bit accuracy at each step
+- ``lengths.csv``   one row per (replica, bits_scored): the final model scored at its training
+                    length and at every length in ``eval_bits``
 - ``run.json``      written last: the run's config columns, wall time and status
 
 Every table carries the run's resolved config as columns (``hidden``, ``order``, ``init``,
@@ -31,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import RUNTIME
 
-TABLES = ("summary", "history", "profile", "positions")
+TABLES = ("summary", "history", "profile", "positions", "lengths")
 MARKER = "run.json"
 
 
@@ -57,6 +59,7 @@ def config_columns(cfg: DictConfig) -> dict[str, Any]:
             if isinstance(v, dict):
                 walk(v, key + ".")
             else:
+                v = str(v) if isinstance(v, list) else v  # e.g. eval_bits: one cell, "[16, 32]"
                 out[key[: -len(".name")] if key.endswith(".name") else key] = v
 
     walk(tree, "")

@@ -25,6 +25,7 @@ class Result:
     history: pd.DataFrame  # one row per (evaluation step, replica)
     profile: pd.DataFrame  # one row per (evaluation step, replica, state, t): ||dL_T/dh_t||
     positions: pd.DataFrame  # one row per (replica, position): final per-bit accuracy
+    lengths: pd.DataFrame  # one row per (replica, bits_scored): the final model scored at each length
     wall_time: float
     cached: bool = False  # loaded from the cache of finished trainings (rnnexp.cache), not trained now
 
@@ -146,7 +147,18 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
         "bit": np.tile(np.arange(T) if cfg.order == "lsb" else np.arange(T)[::-1], R),
         "bit_acc": pos.ravel(),
     })
-    return Result(summary, history, pd.concat(prof, ignore_index=True), positions, wall)
+    lengths = pd.concat([_score_length(spec, params, ids, b, cfg.order) for b in sorted({cfg.bits, *cfg.eval_bits})],
+                        ignore_index=True)
+    return Result(summary, history, pd.concat(prof, ignore_index=True), positions, lengths, wall)
+
+
+def _score_length(spec, params, ids, bits: int, order: str) -> pd.DataFrame:
+    """The trained networks (any length works: weights are shared over time) scored at ``bits``."""
+    ex, ey = data.eval_set(bits, order)
+    with np.errstate(all="ignore"):
+        ev = metrics.evaluate(spec, params, ex, ey)
+    return pd.DataFrame({"replica": ids, "bits_scored": bits, "eval_loss": ev["loss"],
+                         "bit_acc": ev["bit_acc"], "sum_acc": ev["sum_acc"]})
 
 
 def _seed001_metric(spec, params, batches) -> np.ndarray:
@@ -176,7 +188,7 @@ def run(cfg, out_dir, base_dir=None) -> Result:
     columns = results.config_columns(cfg)
     columns["steps"] = config.effective_steps(plain)
     tables = {"summary": result.summary.drop(columns=["steps"]), "history": result.history,
-              "profile": result.profile, "positions": result.positions}
+              "profile": result.profile, "positions": result.positions, "lengths": result.lengths}
     meta = {"status": "complete", "wall_time": result.wall_time, "cached": cached,
             "engine_version": cache.engine_version(), "rnnexp_version": __version__}
     results.write_run(out_dir, tables, columns, meta)

@@ -117,3 +117,14 @@ def test_tables_have_the_documented_shape(cfg):
     assert len(r.positions) == R * T
     assert {"grad_norm_Wxh", "grad_norm_Whh", "grad_norm_Why", "grad_norm_bh", "grad_norm_by"} <= set(r.history)
     assert (r.profile["grad_norm"] > 0).all()
+
+
+def test_final_model_is_scored_at_other_lengths(cfg):
+    cfg.steps, cfg.hidden, cfg.eval_bits = 400, 16, [4, 16, 24]
+    r = train.train(cfg)
+    L = r.lengths
+    assert sorted(L["bits_scored"].unique()) == [4, 8, 16, 24] and len(L) == 4 * cfg.replicas
+    at8 = L[L.bits_scored == 8].set_index("replica")["sum_acc"]
+    np.testing.assert_allclose(at8, r.summary.set_index("replica")["sum_acc"])
+    solved = r.summary.loc[r.summary.solved, "replica"]
+    assert len(solved) and (L[(L.bits_scored == 4) & L.replica.isin(solved)]["sum_acc"] == 1.0).all()
