@@ -54,15 +54,15 @@ def settings(cfg) -> dict:
     return tree
 
 
-def _train(settings: dict, engine: str) -> train.Result:
-    """The cached computation; ``engine`` is part of the key only."""
-    plain = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(config.Config), settings))
+def _train(settings: dict, engine: str, plain) -> train.Result:
+    """The cached computation. The key is ``settings`` and ``engine``; ``plain`` (the same settings
+    as a ``config.Config``, with the chosen model's own settings class) is what trains."""
     return train.train(plain)
 
 
 @functools.lru_cache(maxsize=None)
 def _memorized(location: str):
-    return Memory(location=location, verbose=0).cache(_train)
+    return Memory(location=location, verbose=0).cache(_train, ignore=["plain"])
 
 
 def train_cached(cfg, location, reuse: bool = True) -> tuple[train.Result, bool]:
@@ -72,7 +72,8 @@ def train_cached(cfg, location, reuse: bool = True) -> tuple[train.Result, bool]
     result (forced recomputation).
     """
     fn = _memorized(str(Path(location).resolve()))
-    key = (settings(cfg), engine_version())
+    plain = OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
+    key = (settings(cfg), engine_version(), plain)
     if reuse and fn.check_call_in_cache(*key):
         try:
             return fn.call_and_shelve(*key).get(), True

@@ -60,6 +60,15 @@ def test_cache_false_forces_recomputation_and_replaces_the_stored_result(tmp_pat
     assert read(tmp_path / "c" / "0", drop=()).wall_time[0] == read(tmp_path / "b" / "0", drop=()).wall_time[0]
 
 
+def test_a_model_with_its_own_settings_is_trained_cached_and_keyed_on_them(tmp_path):
+    # the model's settings class (here birnn's merge) comes through the cache intact
+    assert sweep(tmp_path, "a", ["model=birnn", "model.merge=concat,sum"]) == [False, False]
+    assert sweep(tmp_path, "b", ["model=birnn", "model.merge=sum,concat"]) == [True, True]
+    a, b = read(tmp_path / "a" / "1"), read(tmp_path / "b" / "0")
+    assert set(a["model.merge"]) == {"sum"}
+    pd.testing.assert_frame_equal(a, b)
+
+
 def test_run_time_settings_are_not_part_of_the_key_or_the_tables(tmp_path):
     a, b = compose_all(["cache=true", "cache_dir=x"])[0], compose_all(["cache=false", "cache_dir=y"])[0]
     assert cache.settings(a) == cache.settings(b)
