@@ -10,6 +10,8 @@ Sequences are time-major: ``x: (T, ..., 2)`` with the two operand bits per step,
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 ORDERS = ("lsb", "msb")
@@ -67,10 +69,12 @@ def all_problems(bits: int) -> tuple[np.ndarray, np.ndarray]:
     return to_bits(a, bits), to_bits(b, bits)
 
 
+@functools.lru_cache(maxsize=8)
 def eval_set(bits: int, order: str) -> tuple[np.ndarray, np.ndarray]:
     """The evaluation problems: all of them for ``bits <= 9``, else a fixed sample of 10,000.
 
-    Returns ``x: (T, N, 2)`` and ``y: (T, N)``.
+    Returns ``x: (T, N, 2)`` and ``y: (T, N)``, read-only and built once per ``(bits, order)``
+    (``metrics.evaluate`` keeps its prefix tree of them).
     """
     if bits <= EXHAUSTIVE_MAX_BITS:
         a, b = all_problems(bits)
@@ -78,7 +82,9 @@ def eval_set(bits: int, order: str) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([HELDOUT_SEED, bits])
         a = sample_operands(rng, (HELDOUT_SIZE,), bits)
         b = sample_operands(rng, (HELDOUT_SIZE,), bits)
-    return encode(a, b, order)
+    x, y = encode(a, b, order)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 class Batches:

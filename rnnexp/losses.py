@@ -24,9 +24,19 @@ class Loss:
     predict: Callable[[np.ndarray], np.ndarray]  # logits -> predicted bits (T, R, B)
 
 
+def softplus(z: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(z))``, stable for any z; a few times faster than ``np.logaddexp(0, z)``."""
+    out = np.abs(z)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out += np.maximum(z, 0.0)  # log(1 + e^z) = max(z, 0) + log(1 + e^-|z|)
+    return out
+
+
 def _bce(z, y):
     z0 = z[..., 0]
-    loss = np.logaddexp(0.0, z0) - y * z0  # softplus(z) - y z, stable for any z
+    loss = softplus(z0) - y * z0  # softplus(z) - y z
     return loss, (sigmoid(z0) - y)[..., None]
 
 

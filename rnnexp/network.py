@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import activations, init, losses, models
-from .models._ops import T_, bias_grad, outer_sum
+from .models._ops import T_, bias_grad, outer_sum, project
 
 TIME_REDUCTIONS = ("mean", "sum")
 
@@ -61,7 +61,7 @@ def init_params(spec: NetSpec, rngs: list[np.random.Generator]) -> dict[str, np.
 def forward(spec: NetSpec, params, x, h0=None):
     """``x: (T, R, B, I)`` -> logits ``(T, R, B, O)`` and the cache for ``backward``."""
     top, cache = spec.module.forward(spec, params, x, h0)
-    z = top @ params["Why"]  # (T, R, B, O)
+    z = project(top, params["Why"])  # (T, R, B, O)
     if "by" in params:
         z += params["by"]
     cache["top"] = top
@@ -91,7 +91,7 @@ def loss_and_grads(spec: NetSpec, params, x, y, h0=None):
 
 def backward(spec: NetSpec, params, cache, dz):
     top = cache["top"]
-    dtop = dz @ T_(params["Why"])  # (T, R, B, top)
+    dtop = project(dz, T_(params["Why"]))  # (T, R, B, top)
     grads = spec.module.backward(spec, params, cache, dtop, spec.truncate)
     grads["Why"] = outer_sum(top, dz)
     if "by" in params:

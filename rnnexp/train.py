@@ -147,16 +147,20 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
         "bit": np.tile(np.arange(T) if cfg.order == "lsb" else np.arange(T)[::-1], R),
         "bit_acc": pos.ravel(),
     })
-    lengths = pd.concat([_score_length(spec, params, ids, b, cfg.order) for b in sorted({cfg.bits, *cfg.eval_bits})],
+    final_eval = {cfg.bits: evaluation}  # the training length was just scored: the last evaluation
+    lengths = pd.concat([_score_length(spec, params, ids, b, cfg.order, final_eval.get(b))
+                         for b in sorted({cfg.bits, *cfg.eval_bits})],
                         ignore_index=True)
     return Result(summary, history, pd.concat(prof, ignore_index=True), positions, lengths, wall)
 
 
-def _score_length(spec, params, ids, bits: int, order: str) -> pd.DataFrame:
-    """The trained networks (any length works: weights are shared over time) scored at ``bits``."""
-    ex, ey = data.eval_set(bits, order)
-    with np.errstate(all="ignore"):
-        ev = metrics.evaluate(spec, params, ex, ey)
+def _score_length(spec, params, ids, bits: int, order: str, ev=None) -> pd.DataFrame:
+    """The trained networks (any length works: weights are shared over time) scored at ``bits``
+    (``ev``: their evaluation at that length, when it is already known)."""
+    if ev is None:
+        ex, ey = data.eval_set(bits, order)
+        with np.errstate(all="ignore"):
+            ev = metrics.evaluate(spec, params, ex, ey)
     return pd.DataFrame({"replica": ids, "bits_scored": bits, "eval_loss": ev["loss"],
                          "bit_acc": ev["bit_acc"], "sum_acc": ev["sum_acc"]})
 

@@ -1,20 +1,48 @@
-"""Small array helpers shared by the models."""
+"""Small array helpers shared by the models.
+
+Arrays are indexed time-major, ``(T, R, B, P)``, but the ones the engine allocates keep their
+*memory* replica-major, ``(R, T, B, P)`` (``empty``, ``zeros``): ``a[t]`` is still every replica's
+step t, while each replica's whole sequence is one block, so ``rows(a)`` is a free view and the
+per-replica matmuls of ``project`` and ``outer_sum`` are one BLAS call per replica over all steps
+at once, with no copy. Any layout works (NumPy copies when a view is impossible); this one is fast.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 
+def empty(T: int, R: int, B: int, P: int) -> np.ndarray:
+    """An uninitialised ``(T, R, B, P)`` array with replica-major memory."""
+    return np.empty((R, T, B, P)).transpose(1, 0, 2, 3)
+
+
+def zeros(T: int, R: int, B: int, P: int) -> np.ndarray:
+    """A zero ``(T, R, B, P)`` array with replica-major memory."""
+    return np.zeros((R, T, B, P)).transpose(1, 0, 2, 3)
+
+
+def rows(a: np.ndarray) -> np.ndarray:
+    """``(T, R, B, P) -> (R, T*B, P)``: each replica's steps and problems as rows (a view when the
+    memory is replica-major, else a copy)."""
+    T, R, B, P = a.shape
+    return a.transpose(1, 0, 2, 3).reshape(R, T * B, P)
+
+
+def project(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``(T, R, B, P) @ (R, P, Q) -> (T, R, B, Q)`` (replica-major memory): one matmul per replica
+    over every step, instead of one tiny matmul per step and replica."""
+    T, R, B, _ = a.shape
+    return (rows(a) @ w).reshape(R, T, B, -1).transpose(1, 0, 2, 3)
+
+
 def outer_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Sum over time and batch of ``a^T b`` per replica: ``(T, R, B, P), (T, R, B, Q) -> (R, P, Q)``."""
-    T, R, B, P = a.shape
-    a2 = a.transpose(1, 3, 0, 2).reshape(R, P, T * B)
-    b2 = b.transpose(1, 0, 2, 3).reshape(R, T * B, b.shape[-1])
-    return a2 @ b2
+    return T_(rows(a)) @ rows(b)  # BLAS reads the transposed view directly
 
 
 def bias_grad(d: np.ndarray) -> np.ndarray:
     """Sum over time and batch: ``(T, R, B, P) -> (R, 1, P)``, the shape biases are kept in."""
-    return d.sum(axis=(0, 2))[:, None, :]
+    return rows(d).sum(axis=1)[:, None, :]
 
 
 def T_(w: np.ndarray) -> np.ndarray:

@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import init
-from ._ops import T_, bias_grad, outer_sum
+from . import _ops
+from ._ops import T_, bias_grad, outer_sum, project
 
 BASE = ("Wxh", "Whh", "bh")
 
@@ -118,7 +119,7 @@ def state_before(cell, cache, s: int) -> np.ndarray:
 
 def layer_forward(cell, spec, lp, inp, s0) -> dict:
     """One layer over all steps: ``inp: (T, R, B, n)`` -> cache (``cache["h"][1:]`` is its output)."""
-    xw = inp @ lp["Wxh"]  # (T, R, B, G*H): input projections for all steps at once
+    xw = project(inp, lp["Wxh"])  # (T, R, B, G*H): input projections for all steps at once
     if "bh" in lp:
         xw += lp["bh"]
     c = cell.run(spec, lp, xw, s0)
@@ -131,8 +132,8 @@ def layer_backward(cell, spec, lp, c, dout, record=None) -> np.ndarray:
     ``(T, R, B, H)`` -> ``dL/da_t`` ``(T, R, B, G*H)``. ``record(t, dS)`` sees the gradient that
     step t+1 sends back to the states after step t (before ``dout[t]`` is added)."""
     cell.prepare(spec, lp, c)
-    T = dout.shape[0]
-    dpre = np.empty(dout.shape[:-1] + (cell.gates * spec.hidden,))
+    T, R, B, _ = dout.shape
+    dpre = np.empty((T, R, B, cell.gates * spec.hidden))
     dS = tuple(np.zeros_like(dout[0]) for _ in cell.states)
     for t in range(T - 1, -1, -1):
         if record is not None:
@@ -171,7 +172,7 @@ def backward(cell, spec, params, cache, dtop, truncate=None):
         for l in range(L - 1, -1, -1):
             dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout)
             if l:
-                dout = dpres[l] @ T_(lps[l]["Wxh"])  # dL/d(outputs of layer l-1)
+                dout = project(dpres[l], T_(lps[l]["Wxh"]))  # dL/d(outputs of layer l-1)
     else:
         dpres = _truncated(cell, spec, lps, layers, dtop, truncate)
     grads = {}
@@ -190,7 +191,7 @@ def _truncated(cell, spec, lps, layers, dtop, k):
     L, T = len(layers), dtop.shape[0]
     for l in range(L):
         cell.prepare(spec, lps[l], layers[l])
-    acc = [np.zeros(dtop.shape[:-1] + (cell.gates * spec.hidden,)) for _ in range(L)]
+    acc = [_ops.zeros(*dtop.shape[:-1], cell.gates * spec.hidden) for _ in range(L)]
     prev = [None] * L  # dL/d(states before step s) at the previous lag, s = 0..T-j
     for j in range(k + 1):
         n = T - j
@@ -204,7 +205,7 @@ def _truncated(cell, spec, lps, layers, dtop, k):
                     dS = (dS[0] + carry,) + dS[1:]
             dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS)
             acc[l][:n] += dpre
-            carry = dpre @ T_(lps[l]["Wxh"]) if l else None
+            carry = project(dpre, T_(lps[l]["Wxh"])) if l else None
     return acc
 
 
@@ -231,6 +232,6 @@ def state_grad_profile(cell, spec, params, cache, dtop_last):
 
         dpre = layer_backward(cell, spec, lp, layers[l], dout, record)
         if l:
-            dout = dpre @ T_(lp["Wxh"])
+            dout = project(dpre, T_(lp["Wxh"]))
     sq[cell.states[0]][:, T - 1] += (dtop_last * dtop_last).sum(axis=(1, 2))  # h_T of the top layer
     return {k: np.sqrt(v) for k, v in sq.items()}
