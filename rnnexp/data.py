@@ -42,11 +42,12 @@ def encode(a: np.ndarray, b: np.ndarray, order: str) -> tuple[np.ndarray, np.nda
     if order not in ORDERS:
         raise ValueError(f"order={order!r}: allowed values are {', '.join(ORDERS)}")
     c = add(a, b)
-    x = np.moveaxis(np.stack([a, b], axis=-1), -2, 0).astype(np.float64)  # (T, ..., 2)
-    y = np.moveaxis(c, -1, 0).astype(np.float64)  # (T, ...)
+    x = np.stack([np.moveaxis(a, -1, 0), np.moveaxis(b, -1, 0)], axis=-1)  # (T, ..., 2), still int8
+    y = np.moveaxis(c, -1, 0)  # (T, ...)
     if order == "msb":
         x, y = x[::-1], y[::-1]
-    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+    # rearranged as int8 above, converted in one contiguous pass here (8x less memory to shuffle)
+    return np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
 
 
 def decode(bits_seq: np.ndarray, order: str) -> np.ndarray:

@@ -21,6 +21,11 @@ def zeros(T: int, R: int, B: int, P: int) -> np.ndarray:
     return np.zeros((R, T, B, P)).transpose(1, 0, 2, 3)
 
 
+def replica_major(a: np.ndarray) -> np.ndarray:
+    """``a`` (time-major indexing) copied into replica-major memory, unless it already is."""
+    return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
 def rows(a: np.ndarray) -> np.ndarray:
     """``(T, R, B, P) -> (R, T*B, P)``: each replica's steps and problems as rows (a view when the
     memory is replica-major, else a copy)."""
@@ -31,7 +36,9 @@ def rows(a: np.ndarray) -> np.ndarray:
 def project(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``(T, R, B, P) @ (R, P, Q) -> (T, R, B, Q)`` (replica-major memory): one matmul per replica
     over every step, instead of one tiny matmul per step and replica."""
-    T, R, B, _ = a.shape
+    T, R, B, P = a.shape
+    if P == 1:  # an outer product: broadcasting beats a BLAS call with an inner size of 1
+        return a * w
     return (rows(a) @ w).reshape(R, T, B, -1).transpose(1, 0, 2, 3)
 
 
@@ -42,9 +49,9 @@ def outer_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def bias_grad(d: np.ndarray) -> np.ndarray:
     """Sum over time and batch: ``(T, R, B, P) -> (R, 1, P)``, the shape biases are kept in."""
-    return rows(d).sum(axis=1)[:, None, :]
+    return d.sum(axis=0).sum(axis=1)[:, None, :]  # one axis at a time: NumPy is faster so
 
 
 def T_(w: np.ndarray) -> np.ndarray:
     """Transpose the last two axes of a per-replica matrix ``(R, P, Q) -> (R, Q, P)``."""
-    return np.swapaxes(w, -1, -2)
+    return w.swapaxes(-1, -2)

@@ -144,6 +144,7 @@ def layer_backward(cell, spec, lp, c, dout, record=None) -> np.ndarray:
 
 
 def layer_grads(cell, lp, c, dpre) -> dict[str, np.ndarray]:
+    dpre = _ops.replica_major(dpre)  # copied once: the sums below read it as rows without copying
     g = {"Wxh": outer_sum(c["inp"], dpre), "Whh": cell.grad_Whh(lp, c, dpre)}
     if "bh" in lp:
         g["bh"] = bias_grad(dpre)

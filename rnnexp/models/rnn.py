@@ -11,7 +11,6 @@ import numpy as np
 
 from .. import init
 from . import _stack
-from . import _ops
 from ._ops import T_, outer_sum
 
 
