@@ -85,14 +85,15 @@ def prefix_tree(x: np.ndarray, y: np.ndarray) -> list[Level]:
     if key in _TREES and _TREES[key][0] is x and _TREES[key][1] is y:
         return _TREES[key][2]
     T, N = y.shape
+    bits = np.concatenate([x, y[..., None]], axis=-1).astype(np.int64)  # (T, N, I+1): inputs and targets are bits
+    symbol = bits @ (1 << np.arange(bits.shape[-1]))  # (T, N): one integer per step
     node = np.zeros(N, np.int64)  # every problem starts at the root
     tree = []
     for t in range(T):
-        rows = np.column_stack([node, x[t], y[t]])  # a node is (parent, input, target)
-        _, first, inverse, count = np.unique(rows, axis=0, return_index=True, return_inverse=True,
-                                             return_counts=True)
+        code = node << bits.shape[-1] | symbol[t]  # a node is (parent, input, target)
+        _, first, inverse, count = np.unique(code, return_index=True, return_inverse=True, return_counts=True)
         tree.append(Level(node[first], x[t, first], y[t, first], count.astype(np.float64)))
-        node = inverse.ravel()
+        node = inverse
     if not (x.flags.writeable or y.flags.writeable):
         if len(_TREES) >= 8:
             _TREES.pop(next(iter(_TREES)))
