@@ -1,0 +1,62 @@
+"""The benchmark runs end to end in --quick mode and reports every section and every target.
+
+No timing is asserted (the machines are shared and noisy); the test checks that every row is there,
+that the end-to-end commands succeeded, and that the baselines measure what they claim to.
+"""
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnexp import bench, bench_baselines, config
+
+TARGETS = ["1 solve seed 002's task"] * 2 + ["2 step vs PyTorch", "3 replicas", "4 large sizes"] + \
+          ["5 end to end"] * 2 + ["6 scaling"] * 2
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert bench.main(["--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_benchmark_has_every_section_and_target(quick_run):
+    targets = pd.read_csv(quick_run / "targets.csv")
+    assert targets["target"].tolist() == TARGETS
+    assert set(targets["met"]) <= {"yes", "no"}
+    assert targets["goal"].str.match(r"^(>=|<=) [0-9.]+$").all()
+    for name in bench.SECTIONS:
+        assert len(pd.read_csv(quick_run / f"{name}.csv")) > 0, name
+    # the rows that quick mode measures for real (target 1 needs the loop to solve: not in seconds)
+    assert np.isfinite(targets[targets["target"].str[0].isin(list("3456"))]["value"]).all()
+    e2e = pd.read_csv(quick_run / "e2e.csv")
+    assert e2e["ok"].all(), e2e  # both commands ran, and wrote their report
+    solve = pd.read_csv(quick_run / "solve.csv")
+    assert solve[solve["who"] == "rnnexp, one replica"]["solved"].all()
+    scaling = pd.read_csv(quick_run / "scaling.csv")
+    assert scaling["peak_MB"].iloc[-1] > 0
+    md = (quick_run / "bench.md").read_text()
+    for word in ("cpu", "cores", "numpy", "blas", "load_average", "## targets", "## models"):
+        assert word in md
+
+
+def test_matmul_floor_counts_the_engine_matmuls():
+    """Two matmuls per step (recurrent forward and backward) plus five: input and output layer
+    forward, the three weight gradients (one output: dz @ Why^T is a broadcast, not a matmul)."""
+    assert len(bench_baselines.matmul_floor_shapes(8, 1, 32, 16)) == 2 * 8 + 5
+    assert len(bench_baselines.matmul_floor_shapes(8, 1, 32, 16, O=2)) == 2 * 8 + 6
+    run = bench_baselines.matmul_floor_timer(4, 2, 3, 5)
+    assert run(2) > 0
+
+
+def test_per_sample_loop_learns_and_its_check_is_exact():
+    loop = bench_baselines.PerSampleLoop(0, hidden=16, bits=4)
+    assert not loop.solved()  # random weights do not add
+    secs, its, ok = bench_baselines.loop_time_to_solve(0, max_iterations=20_000, bits=4)
+    assert ok and secs > 0 and its % 100 == 0
+
+
+def test_rnnexp_step_timer_trains():
+    cfg = config.Config(replicas=2, steps=50)
+    run = bench.step_timer(cfg)
+    assert run(3) > 0
