@@ -29,7 +29,7 @@ from . import config, train
 
 # modules that only launch, check, store or show runs: editing them does not change any number
 NOT_ENGINE = {"__main__.py", "cli.py", "cache.py", "results.py", "collect.py", "callbacks.py",
-              "report.py", "figures.py", "bench.py"}
+              "report.py", "figures.py", "figures_studies.py", "bench.py"}
 
 
 @functools.lru_cache(maxsize=1)

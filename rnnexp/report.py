@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import collect, figures, results
+from . import collect, figures, figures_studies, results
 
 FIGURES = "figures"
 NEEDED = ("summary", "history", "profile", "positions")  # the combined tables the report reads
@@ -260,12 +260,13 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
         "activation's derivative) long-range gradients must vanish; above it they can explode "
         "(Pascanu et al., 2013).", figures.sigma_max, h, s, title="Largest singular value of Whh")
 
-    text = _markdown(root, t, keys, lay, table, made)
+    studies = figures_studies.sections(t.summary, t.history, t.profile, t.lengths, keys, lay, fig_dir, sub)
+    text = _markdown(root, t, keys, lay, table, made, studies)
     results.atomic_write_text(root / "report.md", text)
     return root / "report.md"
 
 
-def _markdown(root, t: Tables, keys, lay, table, made) -> str:
+def _markdown(root, t: Tables, keys, lay, table, made, studies=()) -> str:
     s = t.summary
     fixed = [c for c in t.config_columns if c not in keys]
     cmd = _command(root)
@@ -292,6 +293,7 @@ def _markdown(root, t: Tables, keys, lay, table, made) -> str:
         for n in (n for n in names if n in made):
             title, caption = made[n]
             out += [f"### {title}", "", f"![{title}]({FIGURES}/{n}.png)", "", caption, ""]
+    out += list(studies)  # sections the data calls for (rnnexp.figures_studies)
     out += ["## Tables", "", "`summary.csv` (one row per replica), `history.csv` (per evaluation), "
             "`profile.csv` (||dL_T/dh_t|| per evaluation), `positions.csv` (final accuracy per bit), "
             "all with the config as columns; read one with `pandas.read_csv`.", ""]
