@@ -15,6 +15,7 @@ or changed; ``cache=false`` trains again and replaces the stored result.
 """
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import sys
@@ -28,8 +29,15 @@ from omegaconf import OmegaConf
 from . import config, train
 
 # modules that only launch, check, store or show runs: editing them does not change any number
-NOT_ENGINE = {"__main__.py", "cli.py", "cache.py", "results.py", "collect.py", "callbacks.py",
-              "report.py", "figures.py", "figures_studies.py", "bench.py"}
+# (patterns: every figures*/report* module of the report side counts as display code)
+NOT_ENGINE = ("__main__.py", "cli.py", "cache.py", "results.py", "collect.py", "callbacks.py",
+              "report*.py", "figures*.py", "bench.py")
+
+
+def is_engine(path: Path) -> bool:
+    """Whether a module of the package can change the numbers a training produces."""
+    package = Path(__file__).resolve().parent
+    return not (path.parent == package and any(fnmatch.fnmatch(path.name, p) for p in NOT_ENGINE))
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,7 +46,7 @@ def engine_version() -> str:
     package = Path(__file__).resolve().parent
     h = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__}\n".encode())
     for path in sorted(package.rglob("*.py")):
-        if path.name in NOT_ENGINE and path.parent == package:
+        if not is_engine(path):
             continue
         h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]

@@ -91,10 +91,11 @@ def test_engine_version_follows_the_numerical_code_only(tmp_path):
     pkg = Path(cache.__file__).parent
     assert len(cache.engine_version()) == 16
     assert cache.engine_version() == cache.engine_version.__wrapped__()
-    engine = [p for p in pkg.rglob("*.py") if not (p.parent == pkg and p.name in cache.NOT_ENGINE)]
-    names = {p.relative_to(pkg).as_posix() for p in engine}
+    names = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py") if cache.is_engine(p)}
     assert {"train.py", "network.py", "data.py", "config.py", "models/rnn.py"} <= names
     assert not {"cli.py", "collect.py", "results.py", "cache.py", "__main__.py"} & names
+    assert not cache.is_engine(pkg / "figures_anything.py") and not cache.is_engine(pkg / "report.py")
+    assert cache.is_engine(pkg / "models" / "report.py")  # only the package's own display modules
 
 
 def write_sweep(tmp_path: Path, n=3) -> Path:
