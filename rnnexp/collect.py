@@ -92,9 +92,24 @@ def collect(root: Path, write: bool = True, quiet: bool = False) -> dict[str, pd
 
 
 def swept_keys(summary: pd.DataFrame, config_cols: list[str] | None = None) -> list[str]:
-    """Config columns whose value differs between runs."""
+    """Config columns whose value differs between runs (null counts as a value: ``bptt.truncate=2,null``)."""
     cols = config_cols or summary.attrs.get("config_columns") or []
-    return [c for c in cols if c in summary.columns and summary[c].astype(str).nunique() > 1]
+    return [c for c in cols if c in summary.columns and summary[c].nunique(dropna=False) > 1]
+
+
+def paired_keys(summary: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Keys whose values map one-to-one onto an earlier key's (``model=rnn`` always with
+    ``bptt.truncate=2``, ``model=birnn`` always with ``null``): they add no information to a layout."""
+    out: list[str] = []
+    for i, k in enumerate(keys):
+        for j in keys[:i]:
+            if j in out:
+                continue
+            pairs = summary[[j, k]].astype(object).where(summary[[j, k]].notna(), "null").drop_duplicates()
+            if pairs[j].is_unique and pairs[k].is_unique:
+                out.append(k)
+                break
+    return out
 
 
 def overview(summary: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFrame:

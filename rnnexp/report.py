@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import collect, figures, figures_studies, results
+from . import collect, figures, figures_seeds, figures_studies, results
 
 FIGURES = "figures"
 NEEDED = ("summary", "history", "profile", "positions")  # the combined tables the report reads
@@ -84,7 +84,8 @@ def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, ro
     """Colour, columns, rows: what the user asked for, the rest from the swept keys.
 
     Colour goes to the swept key with most values, columns to the next, rows to the rest; ``order``
-    (where the msb reference lines apply) is preferred as a panel key over colour.
+    (where the msb reference lines apply) is preferred as a panel key over colour. A key whose values
+    follow one-to-one from an earlier key's (``collect.paired_keys``) gets no role of its own.
     """
     chosen = [k for k in (hue, col, *(row or [])) if k]
     for k in chosen:
@@ -92,7 +93,9 @@ def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, ro
             raise ValueError(f"{k}: not a column of the summary table; swept keys: {', '.join(keys) or 'none'}")
     if len(set(chosen)) < len(chosen):
         raise ValueError(f"each key may be used once: --hue {hue} --col {col} --row {' '.join(row or [])}")
-    rest = sorted((k for k in keys if k not in chosen), key=lambda k: (-summary[k].astype(str).nunique(), keys.index(k)))
+    paired = collect.paired_keys(summary, keys)  # e.g. bptt.truncate set by model: no panel or colour of its own
+    rest = sorted((k for k in keys if k not in chosen and k not in paired),
+                  key=lambda k: (-summary[k].nunique(dropna=False), keys.index(k)))
     if hue is None and "order" in rest and len(rest) > 1 and rest[0] == "order":
         rest[0], rest[1] = rest[1], rest[0]
     if hue is None and rest:
@@ -182,9 +185,9 @@ def _notes(t: Tables, table: pd.DataFrame, keys: list[str]) -> list[str]:
         note = f"msb order: a causal model can reach at most {lim} (dashed lines); a causal model above them would point to a bug"
         if len(over):
             where = []
-            for vals, g in over.groupby(keys, sort=False) if keys else [((), over)]:
+            for vals, g in over.groupby(keys, sort=False, dropna=False) if keys else [((), over)]:
                 vals = vals if isinstance(vals, tuple) else (vals,)
-                n = (msb[keys].astype(str) == [str(v) for v in vals]).all(axis=1).sum() if keys else len(msb)
+                n = (msb[keys].map(figures.fmt) == [figures.fmt(v) for v in vals]).all(axis=1).sum() if keys else len(msb)
                 where.append(", ".join(f"{k}={figures.fmt(v)}" for k, v in zip(keys, vals)) + f"{': ' if keys else ''}{len(g)}/{n}")
             note += (". **Replicas above the per-bit limit** (" + "; ".join(where) + " replicas): expected only for "
                      "a model that is not causal, such as a bidirectional one.")
@@ -196,7 +199,9 @@ def _title(t: Tables, keys: list[str]) -> str:
     s = t.summary
     if not keys:
         return "single configuration"
-    return "sweep over " + " × ".join(f"{k} ({', '.join(figures.value_order(s[k]))})" for k in keys)
+    paired = collect.paired_keys(s, keys)
+    return "sweep over " + " × ".join(f"{k} ({', '.join(figures.value_order(s[k]))})" for k in keys if k not in paired) \
+        + (f" (+ {', '.join(paired)})" if paired else "")  # keys set by another key's value
 
 
 def build(root: Path, tables: Tables | None = None, hue: str | None = None, col: str | None = None,
@@ -261,6 +266,7 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
         "(Pascanu et al., 2013).", figures.sigma_max, h, s, title="Largest singular value of Whh")
 
     studies = figures_studies.sections(t.summary, t.history, t.profile, t.lengths, keys, lay, fig_dir, sub)
+    studies += figures_seeds.sections(t.summary, t.history, t.profile, t.lengths, keys, lay, fig_dir, sub)
     text = _markdown(root, t, keys, lay, table, made, studies)
     results.atomic_write_text(root / "report.md", text)
     return root / "report.md"
@@ -293,7 +299,7 @@ def _markdown(root, t: Tables, keys, lay, table, made, studies=()) -> str:
         for n in (n for n in names if n in made):
             title, caption = made[n]
             out += [f"### {title}", "", f"![{title}]({FIGURES}/{n}.png)", "", caption, ""]
-    out += list(studies)  # sections the data calls for (rnnexp.figures_studies)
+    out += list(studies)  # sections the data calls for (rnnexp.figures_studies, rnnexp.figures_seeds)
     out += ["## Tables", "", "`summary.csv` (one row per replica), `history.csv` (per evaluation), "
             "`profile.csv` (||dL_T/dh_t|| per evaluation), `positions.csv` (final accuracy per bit), "
             "all with the config as columns; read one with `pandas.read_csv`.", ""]

@@ -1,0 +1,80 @@
+"""The reproductions' report sections (rnnexp.figures_seeds) and the swept-key helpers they rely on."""
+import numpy as np
+import pandas as pd
+from PIL import Image
+from test_report import build_quietly, make_sweep
+
+from rnnexp import collect, data, figures_seeds, report
+
+FIXED_SET = ["train_size=16", "batch=4", "epochs=3", "eval_every=4"]  # seed_acc is recorded
+
+
+def test_swept_keys_count_null_as_a_value():
+    s = pd.DataFrame({"model": ["rnn", "rnn", "birnn"], "bptt.truncate": [2.0, 2.0, np.nan],
+                      "order": ["lsb", "msb", "msb"], "hidden": [8, 8, 8]})
+    assert collect.swept_keys(s, list(s.columns)) == ["model", "bptt.truncate", "order"]
+    assert collect.paired_keys(s, ["model", "bptt.truncate", "order"]) == ["bptt.truncate"]
+    # not one-to-one: model=rnn goes with both orders
+    assert collect.paired_keys(s, ["model", "order"]) == []
+
+
+def test_layout_gives_a_paired_key_no_role():
+    s = pd.DataFrame({"model": ["rnn", "rnn", "birnn"], "bptt.truncate": [2.0, 2.0, np.nan],
+                      "order": ["lsb", "msb", "msb"]})
+    lay = report.choose_layout(s, ["model", "bptt.truncate", "order"])
+    assert (lay.hue, lay.col, lay.row) == ("model", "order", [])
+
+
+def test_all_zeros_predictor_scores():
+    """Independently: the seed's metric never counts a 0 as an error; one problem (0 + 0) is all zeros."""
+    a, b = data.all_problems(8)
+    sums = data.add(a, b)  # (N, 8) bits
+    z = figures_seeds.all_zeros_scores(8, "msb")
+    assert z["seed_acc"] == 1.0
+    assert z["bit_acc"] == (sums == 0).mean()
+    assert z["sum_acc"] == 1 / 16384
+
+
+def test_steps_to_tolerance_first_crossing():
+    h = pd.DataFrame({"job": "0", "replica": [0, 0, 0, 1, 1, 1], "step": [0, 10, 20] * 2,
+                      "eval_loss": [0.5, 0.05, 0.2, 0.5, 0.5, 0.009]})
+    st = figures_seeds.steps_to_tolerance(h, (0.1, 0.01))
+    got = st.set_index(["tolerance", "replica"])["step"]
+    assert got[(0.1, 0)] == 10 and got[(0.1, 1)] == 20  # first time at or under, even if it rises again
+    assert np.isnan(got[(0.01, 0)]) and got[(0.01, 1)] == 20
+
+
+def test_seed_metric_and_tolerance_sections(tmp_path):
+    root = make_sweep(tmp_path, {"order": ["lsb", "msb"]}, fixed=FIXED_SET)
+    text = build_quietly(root).read_text()
+    assert "## Seed 001's metric against the honest ones" in text
+    assert "## Steps to reach a loss tolerance (seed 003's view)" in text
+    for name in ("seed_metric", "epoch_curves"):
+        img = Image.open(root / "figures" / f"{name}.png")
+        assert img.size[0] > 300 and len(img.getcolors(256 * 256) or []) > 20  # a real picture
+    table = pd.read_csv(root / "report_seed_metric.csv")
+    s = pd.read_csv(root / "summary.csv")
+    msb = s[s["order"] == "msb"]
+    row = table[table["configuration"] == "order=msb"].iloc[0]
+    assert row["seed 001's metric, mean [min–max]"].startswith(f"{msb['seed_acc'].mean():.3f} [")
+    epochs = pd.read_csv(root / "report_epoch_loss.csv")
+    assert list(epochs["epoch"]) == [0, 1, 2, 3]
+
+
+def test_no_seed_metric_without_a_fixed_set(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 3]})
+    text = build_quietly(root).read_text()
+    assert "Seed 001's metric" not in text
+    assert "Steps to reach a loss tolerance" in text  # any sweep
+
+
+def test_blowup_section_when_a_replica_diverges(tmp_path):
+    from test_report import DIVERGE
+
+    root = make_sweep(tmp_path, {"hidden": [2, 3]}, fixed=DIVERGE)
+    text = build_quietly(root).read_text()
+    assert "## Weights and gradients blowing up" in text
+    assert (root / "figures" / "blowup.png").is_file()
+    table = pd.read_csv(root / "report_blowup.csv")
+    s = pd.read_csv(root / "summary.csv")
+    assert [int(x.split("/")[0]) for x in table["diverged"]] == s.groupby("hidden")["diverged"].sum().tolist()
