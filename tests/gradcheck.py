@@ -35,13 +35,21 @@ def reference_states(spec, cache, T):
     return [before(spec, cache, s) if before else cache["h"][s] for s in range(T)]
 
 
-def max_relative_error(spec, params, x, y, h0, eps=1e-6):
-    """Largest ``||analytic - numeric|| / max(||analytic||, ||numeric||)`` over parameters and replicas."""
-    _, grads, _, cache = network.loss_and_grads(spec, params, x, y, h0)
+def max_relative_error(spec, params, x, y, h0, eps=1e-6, grads=None, names=None):
+    """Largest ``||analytic - numeric|| / max(||analytic||, ||numeric||)`` over parameters and replicas.
+
+    ``grads``: analytic gradients to check (default: the engine's, ``network.loss_and_grads``);
+    ``names``: check only these parameters (default: all).
+    """
     truncated = spec.truncate is not None and spec.truncate < x.shape[0] - 1
+    if grads is None or truncated:
+        _, engine, _, cache = network.loss_and_grads(spec, params, x, y, h0)
+        grads = engine if grads is None else grads
     h_ref = reference_states(spec, cache, x.shape[0]) if truncated else None
     worst = 0.0
     for name, p in params.items():
+        if names is not None and name not in names:
+            continue
         num = np.zeros_like(p)
         for idx in np.ndindex(p.shape[1:]):  # all replicas at once: their objectives are independent
             orig = p[(slice(None),) + idx].copy()
