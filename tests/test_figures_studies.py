@@ -1,0 +1,69 @@
+"""The report's study sections (rnnexp/figures_studies.py): when they appear and the numbers they show."""
+import numpy as np
+import pandas as pd
+
+from rnnexp import figures_studies as fs
+
+
+def tiny_profile():
+    """Two jobs x 2 replicas x evaluations at steps 0, 10, 20, T = 3; grad_norm = 10^(t - 3) * (1 + job)."""
+    rows = []
+    for job in (0, 1):
+        for step in (0, 10, 20):
+            for rep in (0, 1):
+                for t in (1, 2, 3):
+                    rows.append({"job": str(job), "step": step, "replica": rep, "state": "h", "t": t,
+                                 "grad_norm": 10.0 ** (t - 3) * (1 + job) * (1 + step)})
+                    rows.append({"job": str(job), "step": step, "replica": rep, "state": "c", "t": t,
+                                 "grad_norm": 5.0})  # an LSTM's cell state: not the ratio's state
+    return pd.DataFrame(rows)
+
+
+def tiny_history():
+    return pd.DataFrame([{"job": str(j), "step": s, "replica": r, "sigma_max": 0.5 * (1 + j) + s / 100}
+                         for j in (0, 1) for s in (0, 10, 20) for r in (0, 1)])
+
+
+def test_gradient_ratio_is_first_over_last_state_h_at_the_first_and_last_evaluation():
+    r = fs.gradient_ratios(tiny_history(), tiny_profile())
+    assert sorted(r["phase"].unique()) == ["end", "start"] and len(r) == 2 * 2 * 2
+    assert set(r.loc[r["phase"] == "start", "step"]) == {0} and set(r.loc[r["phase"] == "end", "step"]) == {20}
+    np.testing.assert_allclose(r["ratio"], 1e-2)  # 10^(1-3) / 10^0, whatever the scale
+    np.testing.assert_allclose(r["sigma_max"], 0.5 * (1 + r["job"].astype(int)) + r["step"] / 100)
+    assert (r["T"] == 3).all()
+
+
+def test_gradient_section_appears_when_sigma_max_varies_at_the_start():
+    s = pd.DataFrame({"job": ["0", "1"]})
+    h, p = tiny_history(), tiny_profile()
+    assert fs.wants_gradients(s, h, p, [])  # 0.5 vs 1.0 at step 0: a factor 2
+    h2 = h.assign(sigma_max=1.0)
+    assert not fs.wants_gradients(s, h2, p, ["lr"])
+    assert fs.wants_gradients(s, h2, p, ["init.scale"])
+    assert not fs.wants_gradients(s, h, p[p["t"] == 1], ["init.scale"])  # one step: no ratio
+
+
+def test_unclipped_runs_differing_only_in_the_threshold_are_counted_once():
+    rows = []
+    for job, (clip, th, lr) in enumerate([("none", 0.1, 1), ("none", 1.0, 1), ("norm", 0.1, 1), ("norm", 1.0, 1),
+                                          ("none", 0.1, 3), ("none", 1.0, 3)]):
+        for rep in (0, 1):
+            rows.append({"job": str(job), "replica": rep, "clip": clip, "clip.threshold": th, "lr": lr,
+                         "bit_acc": 0.5 + 0.1 * rep + (lr == 3) * 0.2})
+    s = pd.DataFrame(rows)
+    out, dropped, same = fs.dedupe_unclipped(s, ["clip", "clip.threshold", "lr"])
+    assert dropped == 2 and same
+    assert sorted(out["job"].unique()) == ["0", "2", "3", "4"]
+    assert out.loc[out["clip"] == "none", "clip.threshold"].isna().all()
+    assert out.loc[out["clip"] == "norm", "clip.threshold"].tolist() == [0.1, 0.1, 1.0, 1.0]
+    s.loc[(s["job"] == "1") & (s["replica"] == 0), "bit_acc"] = 0.9  # a run that is not the same training
+    assert fs.dedupe_unclipped(s, ["clip", "clip.threshold", "lr"])[2] is False
+    assert fs.dedupe_unclipped(s, ["clip", "lr"])[1] == 0  # threshold not swept: nothing to merge
+
+
+def test_sections_appear_only_for_their_keys():
+    assert fs.wants_clipping(["clip"]) and fs.wants_clipping(["clip.threshold", "lr"]) and not fs.wants_clipping(["lr"])
+    s = pd.DataFrame({"bits": [8, 16, 32]})
+    assert fs.wants_bits(["bits"], s) and not fs.wants_bits(["bits"], s.iloc[:2]) and not fs.wants_bits(["model"], s)
+    L = pd.DataFrame({"job": ["0", "0", "1"], "bits_scored": [8, 16, 8]})
+    assert fs.wants_lengths(L) and not fs.wants_lengths(L.iloc[[0, 2]]) and not fs.wants_lengths(None)
