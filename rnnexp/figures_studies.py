@@ -85,9 +85,10 @@ def _sci(v: float) -> str:
 
 def _new_figure(nr: int, nc: int, title: str, legend_width: float = 2.3, w=figures.PANEL_W, h=figures.PANEL_H,
                 sharey=True, sharex=True):
-    fig = Figure(figsize=(w * nc + legend_width, h * nr + 0.8), dpi=figures.DPI, layout="constrained")
+    main_w = max(w * nc, 0.075 * max(map(len, title.splitlines())))  # the title fits above the panels
+    fig = Figure(figsize=(main_w + legend_width, h * nr + 0.8), dpi=figures.DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    main, side = fig.subfigures(1, 2, width_ratios=[w * nc, legend_width], wspace=0)
+    main, side = fig.subfigures(1, 2, width_ratios=[main_w, legend_width], wspace=0)
     axes = main.subplots(nr, nc, squeeze=False, sharex=sharex, sharey=sharey)
     main.suptitle(title, fontsize=10)
     return fig, side, axes
@@ -132,6 +133,15 @@ def _inv_gamma(df: pd.DataFrame) -> dict[float, list[str]]:
         if act in activations.ACTIVATIONS:
             out.setdefault(1.0 / activations.ACTIVATIONS[act].gamma, []).append(act)
     return out
+
+
+def _side(sigma: float, inv: dict[float, list[str]]) -> str:
+    """Where ``sigma`` lies with respect to the 1/gamma line(s): below, at or above."""
+    if not inv or not np.isfinite(sigma):
+        return ""
+    if any(np.isclose(sigma, v, rtol=1e-6) for v in inv):
+        return "at"
+    return "below" if sigma < min(inv) else "above" if sigma > max(inv) else "between"
 
 
 def _gamma_lines(ax, inv: dict[float, list[str]], vertical: bool) -> None:
@@ -208,7 +218,7 @@ def gradients_section(summary, history, profile, keys, lay, fig_dir: Path, sub: 
         line = {**{k: fmt(v) for k, v in vals.items()},
                 "σ_max at start": _sci(s0),
                 "1/γ": ", ".join(f"{v:g}" for v in inv) or "none (gated)",
-                "side": ("below" if s0 < min(inv) else "above" if s0 > max(inv) else "at") if inv and np.isfinite(s0) else "",
+                "side": _side(s0, inv),
                 "ratio at start (median)": _sci(float(st["ratio"].median())) if len(st) else "n/a",
                 "σ_max at end": _sci(float(en["sigma_max"].median())) if len(en) else "n/a",
                 "ratio at end (median)": _sci(float(en["ratio"].median())) if len(en) else "n/a",
@@ -255,15 +265,19 @@ def gradients_section(summary, history, profile, keys, lay, fig_dir: Path, sub: 
     _legend(side, handles)
     figures.save(fig, fig_dir / "gradient_ratio.png")
 
-    # figure 2: success rate against sigma_max at the start, per colour
-    st = r[r["phase"] == "start"]
+    # figure 2: outcome against sigma_max at the start, per colour
+    st = r[r["phase"] == "start"].merge(summary[["job", "replica", "bit_acc"]], on=["job", "replica"], how="left")
     cfg = st.groupby([*(c for c in cfg_cols), "_hue", "_row"], dropna=False).agg(
-        sigma=("sigma_max", "median"), success=("solved", "mean"), diverged=("diverged", "mean")).reset_index()
-    fig, side, axes = _new_figure(len(row_order), 2, f"Training outcome by σ_max(Whh) at the start\n{sub}",
-                                  sharey=True)
+        sigma=("sigma_max", "median"), success=("solved", "mean"), bit_acc=("bit_acc", "mean"),
+        diverged=("diverged", "mean")).reset_index()
+    panels = [("success", "replicas solving 100 %", "fraction of replicas", (-0.04, 1.04)),
+              ("bit_acc", "final per-bit accuracy (mean)", "per-bit accuracy", (0.45, 1.02))]
+    if summary["diverged"].astype(bool).any():
+        panels.append(("diverged", "replicas diverged", "fraction of replicas", (-0.04, 1.04)))
+    fig, side, axes = _new_figure(len(row_order), len(panels), f"Training outcome by σ_max(Whh) at the start\n{sub}",
+                                  sharey=False)
     for i, row in enumerate(row_order):
-        for j, (metric, label) in enumerate((("success", "replicas solving 100 % (fraction)"),
-                                             ("diverged", "replicas diverged (fraction)"))):
+        for j, (metric, label, ylabel, ylim) in enumerate(panels):
             ax = axes[i][j]
             d = cfg[cfg["_row"] == row]
             for hue in [h for h in col_lay.hue_order if h in set(d["_hue"])] or ["all"]:
@@ -272,13 +286,12 @@ def gradients_section(summary, history, profile, keys, lay, fig_dir: Path, sub: 
                 ax.plot(e["sigma"], e[metric], marker="o", ms=4, color=col_lay.palette.get(hue, "0.3"), lw=1.5)
             _gamma_lines(ax, _inv_gamma(summary[summary["job"].isin(r.loc[r["_row"] == row, "job"])]), vertical=True)
             _log2_x(ax)
-            ax.set_ylim(-0.04, 1.04)
-            ax.set_title(" | ".join(x for x in (label.split(" (")[0], row) if x), fontsize=9)
+            ax.set_ylim(*ylim)
+            ax.set_title(" | ".join(x for x in (label, row) if x), fontsize=9)
             ax.tick_params(labelsize=8)
             if i == len(row_order) - 1:
-                ax.set_xlabel("σ_max(Whh) at step 0 (median over replicas, log)", fontsize=9)
-            if j == 0:
-                ax.set_ylabel("fraction of replicas", fontsize=9)
+                ax.set_xlabel("σ_max(Whh) at step 0 (log)", fontsize=9)
+            ax.set_ylabel(ylabel, fontsize=9)
     handles = [Line2D([], [], ls="", label=col_lay.hue)] + [
         Line2D([], [], color=col_lay.palette[v], lw=2, marker="o", ms=4, label=v) for v in col_lay.hue_order] \
         if col_lay.hue else []
@@ -303,8 +316,9 @@ def gradients_section(summary, history, profile, keys, lay, fig_dir: Path, sub: 
           "the marker is how its training ended. Vertical lines: 1/γ of each activation (below it, long-range "
           "gradients must vanish)."),
          ("success_by_sigma", "Training outcome by σ_max(Whh) at the start",
-          "Fraction of replicas that reached 100 % whole-sum accuracy (left) and that diverged (right), per "
-          "configuration, against the median largest singular value of Whh at step 0.")],
+          "Per configuration, against the median largest singular value of Whh at step 0: the fraction of "
+          "replicas that reached 100 % whole-sum accuracy, the final per-bit accuracy (0.5: chance), and, when "
+          "any replica diverged, the fraction that did.")],
         notes)
 
 
