@@ -15,7 +15,6 @@ import numpy as np
 
 from . import network
 
-TREE_MAX_ELEMS = 2**23  # largest tree level x replicas x state width evaluated at once (64 MB per array)
 
 
 def seed001_accuracy(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -34,8 +33,8 @@ def evaluate(spec: network.NetSpec, params, x, y, *, max_elems: int = 2**15) -> 
     T, N = x.shape[0], x.shape[-2]
     width = spec.module.top_size(spec)
     causal = hasattr(spec.module, "state_before")  # it can restart from its state at any step
-    if x.ndim == 3 and causal and N * R * width <= TREE_MAX_ELEMS:
-        return _evaluate_tree(spec, params, prefix_tree(x, y), R)
+    if x.ndim == 3 and causal:
+        return _evaluate_tree(spec, params, prefix_tree(x, y), R, max(1, max_elems // (R * width)))
     if x.ndim == 3:  # one problem set for every replica
         x, y = x[:, None], y[:, None]
     chunk = max(1, min(N, max_elems // max(1, R * width)))
@@ -101,24 +100,40 @@ def prefix_tree(x: np.ndarray, y: np.ndarray) -> list[Level]:
     return tree
 
 
-def _evaluate_tree(spec, params, tree: list[Level], R: int) -> dict[str, np.ndarray]:
-    """``evaluate`` one step at a time over the nodes of a prefix tree (causal models only)."""
+def _evaluate_tree(spec, params, tree: list[Level], R: int, chunk: int) -> dict[str, np.ndarray]:
+    """``evaluate`` over the nodes of a prefix tree (causal models only), one step at a time.
+
+    Depth first, in pieces of at most ``chunk`` nodes: a piece of level t is one forward step from
+    its parents' states, then its children (a contiguous range of level t+1: every level is sorted
+    by parent) are taken piece by piece. The arrays in flight stay small enough for the CPU's
+    caches, and memory stays bounded whatever the number of problems.
+    """
     T, N = len(tree), tree[0].count.sum()
-    loss = np.zeros(R)
-    bits_right = np.zeros((R, T))
-    ok = np.ones((R, 1), bool)  # (R, nodes): every bit right so far
-    state = None  # the initial (zero) state
+    loss, bits_right, sums_right = np.zeros(R), np.zeros((R, T)), np.zeros(R)
+
+    def descend(t: int, lo: int, hi: int, p_lo: int, state, ok) -> None:
+        """Nodes ``lo:hi`` of level t; ``state`` and ``ok`` (every bit right so far) belong to the
+        nodes of level t-1 from ``p_lo`` on (``state`` None: the initial zero state)."""
+        nonlocal sums_right
+        lv, nodes = tree[t], slice(lo, hi)
+        parent, count, y = lv.parent[nodes] - p_lo, lv.count[nodes], lv.y[nodes]
+        h0 = None if state is None else np.take(state, parent, axis=-2)  # (..., R, n, H)
+        z, cache = network.forward(spec, params, np.broadcast_to(lv.x[nodes], (1, R) + lv.x[nodes].shape), h0)
+        elem, _ = network.step_losses(spec, z, np.broadcast_to(y, (1, R, hi - lo)))
+        loss[:] += elem[0] @ count
+        right = network.predict(spec, z)[0] == y  # (R, n)
+        bits_right[:, t] += right @ count
+        ok = np.take(ok, parent, axis=1) & right
+        if t == T - 1:
+            sums_right += ok @ count
+            return
+        state = spec.module.state_before(spec, cache, 1)  # the state after this step
+        c_lo, c_hi = np.searchsorted(tree[t + 1].parent, [lo, hi])  # the children of these nodes
+        for c in range(c_lo, c_hi, chunk):
+            descend(t + 1, c, min(c + chunk, c_hi), lo, state, ok)
+
     with np.errstate(all="ignore"):
-        for t, lv in enumerate(tree):
-            n = len(lv.count)
-            h0 = None if state is None else np.take(state, lv.parent, axis=-2)  # (..., R, n, H)
-            z, cache = network.forward(spec, params, np.broadcast_to(lv.x, (1, R) + lv.x.shape), h0)
-            state = spec.module.state_before(spec, cache, 1)  # the state after this step
-            elem, _ = network.step_losses(spec, z, np.broadcast_to(lv.y, (1, R, n)))
-            loss += elem[0] @ lv.count
-            right = network.predict(spec, z)[0] == lv.y  # (R, n)
-            bits_right[:, t] = right @ lv.count
-            ok = ok[:, lv.parent] & right
+        for lo in range(0, len(tree[0].count), chunk):
+            descend(0, lo, min(lo + chunk, len(tree[0].count)), 0, None, np.ones((R, 1), bool))
     pos_acc = bits_right / N
-    return {"loss": loss / (N * T), "bit_acc": pos_acc.mean(axis=1), "sum_acc": (ok @ tree[-1].count) / N,
-            "pos_acc": pos_acc}
+    return {"loss": loss / (N * T), "bit_acc": pos_acc.mean(axis=1), "sum_acc": sums_right / N, "pos_acc": pos_acc}
