@@ -1,0 +1,70 @@
+"""The reproductions' presets (conf/experiment/{order,classic,seed000}.yaml), each run through the CLI
+as its README says, shrunk (fewer steps, problems and replicas) to keep them working.
+
+Slow: each runs a small multirun in a subprocess (well under a minute on 2 cores).
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run_preset(tmp_path: Path, name: str, *overrides: str) -> Path:
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "rnnexp", "-m", f"+experiment={name}", *overrides,
+           f"hydra.sweep.dir={sweep}", f"cache_dir={tmp_path / 'cache'}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "report:" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+    return sweep
+
+
+def test_order_preset(tmp_path):
+    sweep = run_preset(tmp_path, "order", "train_size=400", "eval_every=400", "epochs=2", "replicas=2")
+    s, h = pd.read_csv(sweep / "summary.csv"), pd.read_csv(sweep / "history.csv")
+    arms = s.drop_duplicates("job").set_index(["model", "order"])["bptt.truncate"]
+    assert sorted(arms.index) == [("birnn", "msb"), ("rnn", "lsb"), ("rnn", "msb")]
+    assert arms[("rnn", "lsb")] == 2 and arms[("rnn", "msb")] == 2 and np.isnan(arms[("birnn", "msb")])
+    assert (s["hidden"] == 16).all() and (~s["bias"]).all() and (s["loss"] == "softmax").all()
+    assert (s["lr_schedule"] == "halve_on_rise").all() and (s["time_reduction"] == "sum").all()
+    assert s["seed_acc"].between(0, 1).all()
+    assert sorted(h["epoch"].unique()) == [0, 1, 2]
+    lsb = h[(h["order"] == "lsb")].groupby("epoch")["eval_loss"].mean()
+    assert lsb[2] < lsb[0]  # it learns
+    text = (sweep / "report.md").read_text()
+    assert "## Seed 001's metric against the honest ones" in text
+    assert (sweep / "figures" / "seed_metric.png").is_file() and (sweep / "figures" / "epoch_curves.png").is_file()
+    table = pd.read_csv(sweep / "report_seed_metric.csv")
+    assert "all-zeros predictor (8 bits, either order)" in set(table["configuration"])
+
+
+def test_classic_preset(tmp_path):
+    sweep = run_preset(tmp_path, "classic", "steps=600", "replicas=3")
+    s = pd.read_csv(sweep / "summary.csv")
+    assert len(s) == 3 and (s["activation"] == "sigmoid").all() and (s["loss"] == "mse").all()
+    assert (s["init"] == "uniform").all() and (s["batch"] == 1).all() and (~s["bias"]).all()
+    text = (sweep / "report.md").read_text()
+    assert "## Steps to reach a loss tolerance (seed 003's view)" in text
+    assert "| configuration | loss ≤ 0.1 | loss ≤ 0.01 | loss ≤ 0.001 | loss ≤ 0.0001 |" in text
+    assert "| all runs | " in text
+    h = pd.read_csv(sweep / "history.csv")
+    loss = h.groupby("step")["eval_loss"].mean()
+    assert loss.iloc[-1] < loss.iloc[0]  # it learns
+
+
+def test_seed000_preset(tmp_path):
+    sweep = run_preset(tmp_path, "seed000", "steps=300", "replicas=3")
+    s, h = pd.read_csv(sweep / "summary.csv"), pd.read_csv(sweep / "history.csv")
+    assert s["job"].nunique() == 6 and set(s["clip"]) == {"none", "norm"}
+    # init.scale multiplies Whh: sigma_max at step 0 in proportion (same draws for every scale)
+    sig0 = h[h["step"] == 0].groupby("init.scale")["sigma_max"].median()
+    assert sig0[2.0] / sig0[0.25] == pytest.approx(8.0, rel=1e-9)
+    text = (sweep / "report.md").read_text()
+    assert "## Weights and gradients blowing up (seed 000's symptom)" in text
+    assert (sweep / "figures" / "blowup.png").is_file()
