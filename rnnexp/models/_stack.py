@@ -12,8 +12,9 @@ A cell is a small class in its model's module that knows one layer's step:
   state's sequence ``name -> (T+1, R, B, H)`` and the per-step arrays backward needs, all with a
   leading time axis.
 - ``prepare(spec, lp, cache)``: derivatives for backward, computed once for all steps.
-- ``back(spec, lp, cache, t, dS) -> (dpre, dS_prev)``: one step backwards. ``dS`` is dL/d(states
-  after step t); returns dL/da_t and dL/d(states before step t). ``t`` is a step or a slice of
+- ``back(spec, lp, cache, t, dS, out=None) -> (dpre, dS_prev)``: one step backwards. ``dS`` is
+  dL/d(states after step t); returns dL/da_t (written into ``out`` when given) and dL/d(states
+  before step t), as new arrays. ``t`` is a step or a slice of
   steps: truncated BPTT runs every step of one lag at once, so ``back`` uses only element-wise
   operations and broadcasting matmuls.
 - ``grad_Whh(lp, cache, dpre) -> (R, H, G*H)``.
@@ -138,8 +139,8 @@ def layer_backward(cell, spec, lp, c, dout, record=None) -> np.ndarray:
     for t in range(T - 1, -1, -1):
         if record is not None:
             record(t, dS)
-        dS = (dS[0] + dout[t],) + dS[1:]  # h_t feeds both the layer above / output and step t+1
-        dpre[t], dS = cell.back(spec, lp, c, t, dS)
+        dS[0][...] += dout[t]  # h_t feeds both the layer above / output and step t+1 (dS is ours: in place)
+        _, dS = cell.back(spec, lp, c, t, dS, out=dpre[t])
     return dpre
 
 

@@ -65,13 +65,13 @@ class Cell:
             c["dgates"] = d
 
     @staticmethod
-    def back(spec, lp, c, t, dS):
+    def back(spec, lp, c, t, dS, out=None):
         dh = dS[0]
         g, dg, hp = c["gates"][t], c["dgates"][t], c["h_prev"][t]
         H = g.shape[-1] // 3
         z, r, n = g[..., :H], g[..., H : 2 * H], g[..., 2 * H :]
         Whh = lp["Whh"]
-        dpre = np.empty(g.shape)
+        dpre = np.empty(g.shape) if out is None else out
         np.multiply(dh * (hp - n), dg[..., :H], out=dpre[..., :H])  # through z
         np.multiply(dh * (1.0 - z), dg[..., 2 * H :], out=dpre[..., 2 * H :])  # through n
         drh = dpre[..., 2 * H :] @ T_(Whh[..., 2 * H :])  # dL/d(r * h_{t-1})

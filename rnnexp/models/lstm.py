@@ -77,13 +77,13 @@ class Cell:
             c["dk"] = spec.act.df(c["k"])  # act'(c_t), (T, R, B, H)
 
     @staticmethod
-    def back(spec, lp, c, t, dS):
+    def back(spec, lp, c, t, dS, out=None):
         dh, dc = dS
         g = c["gates"][t]
         H = g.shape[-1] // 4
         i, f, o, gg = g[..., :H], g[..., H : 2 * H], g[..., 2 * H : 3 * H], g[..., 3 * H :]
         dc = dc + dh * o * c["dk"][t]  # c_t reaches the loss through h_t and through c_{t+1}
-        dpre = np.empty(g.shape)
+        dpre = np.empty(g.shape) if out is None else out
         np.multiply(dc, gg, out=dpre[..., :H])  # dL/di
         np.multiply(dc, c["c_prev"][t], out=dpre[..., H : 2 * H])  # dL/df
         np.multiply(dh, c["k"][t], out=dpre[..., 2 * H : 3 * H])  # dL/do

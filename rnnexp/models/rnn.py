@@ -40,8 +40,8 @@ class Cell:
             c["dfh"] = spec.act.df(c["h"][1:])  # f'(a_t) from the cached outputs, (T, R, B, H)
 
     @staticmethod
-    def back(spec, lp, c, t, dS):
-        da = dS[0] * c["dfh"][t]  # the derivative applies to both paths (seed 000's bug)
+    def back(spec, lp, c, t, dS, out=None):
+        da = np.multiply(dS[0], c["dfh"][t], out=out)  # the derivative applies to both paths (seed 000's bug)
         return da, (da @ T_(lp["Whh"]),)
 
     @staticmethod
