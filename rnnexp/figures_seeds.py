@@ -99,6 +99,15 @@ def all_zeros_scores(bits: int, order: str) -> dict[str, float]:
             "bit_acc": float((zeros == y).mean()), "sum_acc": float((zeros == y).all(axis=0).mean())}
 
 
+def xor_scores(bits: int) -> dict[str, float]:
+    """What the best causal model in msb order scores: it answers a_k XOR b_k (the carry unseen)."""
+    a, b = data.all_problems(bits)  # (N, bits), lsb first; the scores do not depend on the order
+    y = data.add(a, b).T[:, None].astype(np.float64)  # (T, 1, N)
+    pred = (a ^ b).T[:, None].astype(np.float64)
+    return {"seed_acc": float(metrics.seed001_accuracy(pred, y)[0]), "bit_acc": float((pred == y).mean()),
+            "sum_acc": float((pred == y).all(axis=0).mean())}
+
+
 # --- seed 001: its metric against the honest ones -------------------------------------------------
 
 def wants_seed_metric(summary: pd.DataFrame) -> bool:
@@ -111,6 +120,8 @@ def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list
     colours = _palette(labels)
     zero_keys = sorted({int(b) for b in summary["bits"]})  # the order does not change what all zeros score
     zeros = {b: all_zeros_scores(b, "lsb") for b in zero_keys}
+    msb_bits = sorted({int(b) for b in summary.loc[summary["order"] == "msb", "bits"] if b <= data.EXHAUSTIVE_MAX_BITS})
+    xors = {b: xor_scores(b) for b in msb_bits}
     sub = _wrap(sub)
 
     # table 1: the three metrics per configuration, and the all-zeros predictor
@@ -126,6 +137,11 @@ def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list
                      "seed 001's metric, mean [min–max]": f"{z['seed_acc']:.3f}", "median": "–",
                      "per-bit acc": f"{z['bit_acc']:.4f}", "whole-sum acc": f"{z['sum_acc']:.6f}",
                      "final loss per bit": "–"})
+    for b, z in xors.items():
+        rows.append({"configuration": f"best causal model, msb: a XOR b ({b} bits)", "replicas": "–",
+                     "seed 001's metric, mean [min–max]": f"{z['seed_acc']:.3f}", "median": "–",
+                     "per-bit acc": f"{z['bit_acc']:.4f}", "whole-sum acc": f"{z['sum_acc']:.4f}",
+                     "final loss per bit": "–"})
     table = pd.DataFrame(rows)
     results.write_table(table, fig_dir.parent / "report_seed_metric.csv")
 
@@ -138,7 +154,7 @@ def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list
         per_epoch[lab] = [f"{v:.4f}" for v in e]
     results.write_table(per_epoch, fig_dir.parent / "report_epoch_loss.csv")
 
-    _seed_metric_bars(confs, zeros, colours, fig_dir / "seed_metric.png", sub)
+    _seed_metric_bars(confs, zeros, xors, colours, fig_dir / "seed_metric.png", sub)
     _epoch_curves(confs, h, colours, fig_dir / "epoch_curves.png", sub)
 
     limits = sorted({int(b) for b in summary.loc[summary["order"] == "msb", "bits"]})
@@ -149,7 +165,8 @@ def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list
         "The runs trained on a fixed set, so seed 001's own accuracy was recorded as its code computes it: a "
         "problem counts as an error only if the *signed* sum of (predicted bit - true bit) over its bits exceeds "
         "0.1, scored on the first 1,000 training pairs. Predicting a 0 where the answer has a 1 is never an error, "
-        "so a model that always answers 0 scores 100 % (last rows, computed on every problem). Beside it: per-bit "
+        "so a model that always answers 0 scores 100 % (computed on every problem, below the runs); for msb runs, "
+        "the last rows score the best causal model (it answers a XOR b, the carry unseen). Beside it: per-bit "
         "and whole-sum accuracy on every problem, mean [min–max] over replicas. The numbers are in "
         "`report_seed_metric.csv`.", "",
         _md(table), "",
@@ -160,15 +177,16 @@ def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list
         "![Seed 001's metric vs per-bit and whole-sum accuracy](figures/seed_metric.png)", "",
         "Bars: mean over replicas; dots: replicas. " + (f"Dashed lines: the best a causal model can do in msb order "
                                                           f"({lim}). " if limits else "")
-        + "The grey bars are a model that always answers 0.", "",
+        + "Grey bars: a model that always answers 0, and (msb) the best causal model, a XOR b.", "",
         "### Loss and seed 001's metric after each epoch", "",
         "![Loss and seed 001's metric after each epoch](figures/epoch_curves.png)", "",
         "Left: loss per bit on every problem (log), mean and range over replicas. Right: seed 001's metric; "
         "thin lines are replicas, thick the mean.", ""]
 
 
-def _seed_metric_bars(confs, zeros, colours, path: Path, sub: str) -> None:
+def _seed_metric_bars(confs, zeros, xors, colours, path: Path, sub: str) -> None:
     groups = [(lab, g) for lab, g in confs] + [(f"always answers 0\n({b} bits)", z) for b, z in zeros.items()]
+    groups += [(f"best causal, msb:\na XOR b ({b} bits)", {**z, "_hatch": ".."}) for b, z in xors.items()]
     n = len(groups)
     fig, main, side = _figure(max(5.0, 1.35 * n + 1.0), 4.4, legend_width=2.9)
     ax = main.subplots()
@@ -183,7 +201,7 @@ def _seed_metric_bars(confs, zeros, colours, path: Path, sub: str) -> None:
             vals = np.array([g[m]]) if is_zero else g[m].dropna().to_numpy(float)
             mean = float(vals.mean())
             ax.bar(x, mean, width * 0.92, color="0.8" if is_zero else METRIC_COLOURS[m],
-                   edgecolor=METRIC_COLOURS[m], hatch="//" if is_zero else None, lw=1.2, zorder=2)
+                   edgecolor=METRIC_COLOURS[m], hatch=g.get("_hatch", "//") if is_zero else None, lw=1.2, zorder=2)
             if not is_zero and len(vals) > 1:
                 ax.scatter(x + rng.uniform(-0.07, 0.07, len(vals)), vals, s=9, color="black", alpha=0.7, zorder=4,
                            linewidths=0)
@@ -210,6 +228,8 @@ def _seed_metric_bars(confs, zeros, colours, path: Path, sub: str) -> None:
         handles.append(Line2D([], [], color=figures.REF_COLOR, ls="--", lw=1.4,
                               label="best causal model, msb order\n(per bit; whole sum)"))
     handles.append(Patch(facecolor="0.8", edgecolor="0.4", hatch="//", label="a model that always\nanswers 0"))
+    if xors:
+        handles.append(Patch(facecolor="0.8", edgecolor="0.4", hatch="..", label="best causal model, msb:\nanswers a XOR b"))
     side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
     figures.save(fig, path)
 

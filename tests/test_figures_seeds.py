@@ -1,5 +1,6 @@
 """The reproductions' report sections (rnnexp.figures_seeds) and the swept-key helpers they rely on."""
 import numpy as np
+import pytest
 import pandas as pd
 from PIL import Image
 from test_report import build_quietly, make_sweep
@@ -78,3 +79,14 @@ def test_blowup_section_when_a_replica_diverges(tmp_path):
     table = pd.read_csv(root / "report_blowup.csv")
     s = pd.read_csv(root / "summary.csv")
     assert [int(x.split("/")[0]) for x in table["diverged"]] == s.groupby("hidden")["diverged"].sum().tolist()
+
+
+def test_xor_predictor_is_the_msb_limit():
+    """a XOR b reaches exactly the best causal scores in msb order (figures' closed forms)."""
+    from rnnexp import figures
+
+    for bits in (4, 8):
+        z = figures_seeds.xor_scores(bits)
+        assert z["bit_acc"] == pytest.approx(figures.msb_per_bit_limit(bits), abs=1e-12)
+        assert z["sum_acc"] == pytest.approx(figures.msb_sum_limit(bits), abs=1e-12)
+        assert 0 < z["seed_acc"] < 1
