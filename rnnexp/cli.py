@@ -91,17 +91,35 @@ def check_launcher(overrides: list[str]) -> None:
                              f"{', '.join(options)}{extra}")
 
 
+def preset_sweep(overrides: list[str]) -> list[str]:
+    """The sweep a preset declares in ``hydra.sweeper.params``, as overrides (the command line wins).
+
+    Hydra's sweeper adds these to the command line's own; they must be checked too.
+    """
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    plain = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        params = compose("config", overrides=plain, return_hydra_config=True).hydra.sweeper.get("params")
+    except (HydraException, OmegaConfBaseException, ValueError, TypeError):
+        return []  # the same composition fails again below, with its one-line explanation
+    given = {o.key_or_group for o in parsed}
+    return [f"{k}={v}" for k, v in (params or {}).items() if k.lstrip("+~") not in given]
+
+
 def precheck(argv: list[str]) -> None:
     """Raise ``UsageError`` if any configuration the command line stands for is not allowed."""
     args = get_args_parser().parse_args(argv)
     if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
         return
     overrides = [o for o in args.overrides if not o.lstrip("+~").startswith("hydra")]
-    combos = combinations(overrides, args.multirun)
+    combinations(overrides, args.multirun)  # syntax errors first, before any composition
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config.conf_dir()), version_base="1.3"):
         check_launcher(args.overrides)
         known = config.flat_keys(compose("config"))
+        if args.multirun:
+            overrides = overrides + preset_sweep(overrides)
+        combos = combinations(overrides, args.multirun)
         for combo in combos:
             try:
                 cfg = compose("config", overrides=combo)

@@ -235,3 +235,12 @@ def test_a_sweep_where_some_configurations_diverge_finishes_and_reports_them(tmp
     assert s.loc[s.diverged, "diverged_step"].ge(1).all()
     overview = [l.split() for l in r.stdout.splitlines() if l.split()[:1] in (["0.01"], ["10.0"], ["10"])]
     assert [row[0] for row in overview] == ["0.01", "10"] and [row[-1] for row in overview] == ["0", "2"]
+
+
+def test_a_presets_own_sweep_is_checked_too():
+    """+experiment=order sweeps its arms (rnn lsb/msb with truncation, birnn msb without) from
+    hydra.sweeper.params: a command-line override that breaks one arm is caught before launch."""
+    with pytest.raises(cli.UsageError, match="birnn"):
+        cli.precheck(["-m", "+experiment=order", "bptt.truncate=3"])
+    cli.precheck(["-m", "+experiment=order"])
+    cli.precheck(["-m", "+experiment=order", "arm=order_rnn_lsb", "bptt.truncate=3"])  # the command line wins
