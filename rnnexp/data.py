@@ -114,7 +114,10 @@ class Batches:
 
     def batch_at(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Fixed-set batch for 0-based ``step``: ``x: (T, R, B, 2)``, ``y: (T, R, B)``."""
-        idx = (step * self.batch + np.arange(self.batch)) % self.train_size
+        lo = step * self.batch % self.train_size
+        if lo + self.batch <= self.train_size:  # a view, no copy
+            return self.train_x[:, :, lo : lo + self.batch], self.train_y[:, :, lo : lo + self.batch]
+        idx = (lo + np.arange(self.batch)) % self.train_size  # wraps around the end of the set
         return self.train_x[:, :, idx], self.train_y[:, :, idx]
 
     def next(self, step: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,8 @@ def param_norms(grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def global_norm(grads: dict[str, np.ndarray]) -> np.ndarray:
     """L2 norm over all parameters, per replica: ``(R,)``."""
-    return np.sqrt(sum((g * g).reshape(g.shape[0], -1).sum(axis=1) for g in grads.values()))
+    flat = np.concatenate([g.reshape(g.shape[0], -1) for g in grads.values()], axis=1)  # (R, P)
+    return np.sqrt(np.einsum("rp,rp->r", flat, flat))
 
 
 def clip(grads: dict[str, np.ndarray], kind: str, threshold: float, norm: np.ndarray) -> np.ndarray:

@@ -47,14 +47,11 @@ def _mse(z, y):
 
 
 def _softmax(z, y):
-    m = z.max(axis=-1, keepdims=True)
-    e = np.exp(z - m)
-    s = e.sum(axis=-1, keepdims=True)
-    p = e / s
-    zy = np.where(y > 0.5, z[..., 1], z[..., 0])
-    loss = (m[..., 0] + np.log(s[..., 0])) - zy
-    onehot = np.stack([1.0 - y, y], axis=-1)
-    return loss, p - onehot
+    # two classes: softmax cross-entropy is the logistic loss of the difference d = z1 - z0,
+    # log(e^z0 + e^z1) - z_y = softplus(d) - y d, and dL/dz1 = -dL/dz0 = sigmoid(d) - y
+    d = z[..., 1] - z[..., 0]
+    g = sigmoid(d) - y
+    return softplus(d) - y * d, np.stack([-g, g], axis=-1)
 
 
 LOSSES: dict[str, Loss] = {

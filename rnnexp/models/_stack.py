@@ -26,6 +26,8 @@ plain names.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import init
@@ -44,8 +46,13 @@ def pname(base: str, layer: int, tag: str = "") -> str:
     return f"{base}{tag}" + (f"_l{layer}" if layer else "")
 
 
+@functools.lru_cache(maxsize=None)
+def _layer_names(layer: int, tag: str) -> tuple[tuple[str, str], ...]:
+    return tuple((b, pname(b, layer, tag)) for b in BASE)
+
+
 def layer_params(params, layer: int, tag: str = "") -> dict[str, np.ndarray]:
-    return {b: params[pname(b, layer, tag)] for b in BASE if pname(b, layer, tag) in params}
+    return {b: params[name] for b, name in _layer_names(layer, tag) if name in params}
 
 
 def gate_weights(rngs, scheme: str, n_in: int, H: int, G: int, *, recurrent=False, scale=1.0) -> np.ndarray:
@@ -101,7 +108,8 @@ def split_state(cell, spec, h0, R: int, B: int) -> list[tuple[np.ndarray, ...]]:
     """The state array -> one tuple of ``(R, B, H)`` states per layer."""
     L, S = n_layers(spec), len(cell.states)
     if h0 is None:
-        h0 = np.zeros((L * S, R, B, spec.hidden))
+        zero = np.zeros((R, B, spec.hidden))  # read only: every initial state can share it
+        return [(zero,) * S for _ in range(L)]
     h0 = np.reshape(h0, (L * S, R, B, spec.hidden))
     return [tuple(h0[l * S + i] for i in range(S)) for l in range(L)]
 
