@@ -113,9 +113,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                 break
 
             new = opt.step(params, grads, lr, active)
-            ok = np.isfinite(loss)
-            for p in new.values():
-                ok &= np.isfinite(p).reshape(R, -1).all(axis=1)
+            ok = np.isfinite(loss) & np.isfinite(optim.pack(new)).all(axis=1)  # every new weight, per replica
             if ok.all() and active.all():
                 params = new
             else:
