@@ -1,0 +1,99 @@
+"""The new studies' presets (conf/experiment/{gradients,clipping,length,models}.yaml), each run through
+the CLI exactly as its README says, shrunk (fewer steps, replicas and grid values) to keep it working.
+
+Slow: each runs a small multirun in a subprocess (well under a minute on 2 cores).
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnexp import activations
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run_preset(tmp_path: Path, name: str, *overrides: str) -> Path:
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "rnnexp", "-m", f"+experiment={name}", *overrides,
+           f"hydra.sweep.dir={sweep}", f"cache_dir={tmp_path / 'cache'}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "report:" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+    return sweep
+
+
+def read(sweep: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(sweep / f"{name}.csv")
+
+
+def test_gradients_preset(tmp_path):
+    sweep = run_preset(tmp_path, "gradients", "activation=sigmoid,tanh", "init.scale=0.5,4",
+                       "steps=20", "eval_every=10", "replicas=2", "hidden=8")
+    s, h, p = read(sweep, "summary"), read(sweep, "history"), read(sweep, "profile")
+    assert (s["init"] == "orthogonal").all() and (s["bits"] == 32).all() and len(s) == 8
+    # orthogonal Whh times init.scale: every singular value is init.scale at step 0
+    h0 = h[h["step"] == 0]
+    np.testing.assert_allclose(h0["sigma_max"], h0["init.scale"], rtol=1e-12)
+    # Pascanu's bound, at every evaluation: ||dL_T/dh_1|| <= (gamma * sigma_max)^(T-1) ||dL_T/dh_T||
+    ph = p[p["state"] == "h"]
+    first = ph[ph["t"] == 1].set_index(["job", "step", "replica"])["grad_norm"]
+    last = ph[ph["t"] == 32].set_index(["job", "step", "replica"])["grad_norm"]
+    hh = h.set_index(["job", "step", "replica"])
+    gamma = hh["activation"].map(lambda a: activations.ACTIVATIONS[a].gamma)
+    bound = (gamma * hh["sigma_max"]) ** 31 * last
+    assert (first <= bound * (1 + 1e-9) + 1e-300).all()
+    g = pd.read_csv(sweep / "report_gradients.csv")
+    assert len(g) == 4 and set(g["side"]) == {"below", "above"}  # sigmoid 0.5, 4 (at 1/gamma = 4: "at")
+    md = (sweep / "report.md").read_text()
+    assert "## Gradients across the 1/γ boundary" in md
+    for fig in ("gradient_ratio", "success_by_sigma"):
+        assert (sweep / "figures" / f"{fig}.png").stat().st_size > 5000 and f"(figures/{fig}.png)" in md
+
+
+def test_clipping_preset(tmp_path):
+    sweep = run_preset(tmp_path, "clipping", "lr=3", "arm=clip_none,clip_norm_0.01,clip_value_1", "steps=30",
+                       "eval_every=10", "replicas=2")
+    s, h = read(sweep, "summary"), read(sweep, "history")
+    assert s["job"].nunique() == 3 and (s["optimizer"] == "sgd").all() and (s["activation"] == "relu").all()
+    got = s.drop_duplicates("job").set_index("clip")["clip.threshold"].to_dict()
+    assert got == {"none": 1.0, "norm": 0.01, "value": 1.0}  # each arm sets clip and its threshold together
+    c = pd.read_csv(sweep / "report_clipping.csv")
+    assert c[["clip", "clip.threshold"]].astype(str).values.tolist() == [["none", "–"], ["norm", "0.01"], ["value", "1"]]
+    # a threshold of 0.01 on the global norm fires on (almost) every step; the norm is recorded before clipping
+    tight = h[(h["clip"] == "norm") & (h["step"] > 0)]
+    assert tight["clip_frac"].mean() > 0.9 and (tight["grad_norm_max"] > 0.01).all()
+    assert (h.loc[h["clip"] == "none", "clip_frac"] == 0).all()
+    md = (sweep / "report.md").read_text()
+    assert "## Clipping" in md and "(figures/clipping.png)" in md
+
+
+def test_length_preset(tmp_path):
+    sweep = run_preset(tmp_path, "length", "model=rnn", "activation=tanh", "hidden=16", "steps=400",
+                       "eval_every=100", "replicas=2")
+    L = read(sweep, "lengths")
+    assert sorted(L["bits_scored"].unique()) == [8, 16, 32, 64] and (L["bits"] == 8).all()
+    assert L.groupby("replica").size().eq(4).all()
+    md = (sweep / "report.md").read_text()
+    assert "## Did it learn the rule? (other lengths)" in md and "(figures/lengths.png)" in md
+    assert "100 % at every length |" in md
+    # scored at the training length, the lengths table repeats the final evaluation
+    s = read(sweep, "summary").set_index(["job", "replica"])
+    at8 = L[L["bits_scored"] == 8].set_index(["job", "replica"])
+    np.testing.assert_allclose(at8["sum_acc"], s.loc[at8.index, "sum_acc"], rtol=0, atol=0)
+
+
+def test_models_preset(tmp_path):
+    sweep = run_preset(tmp_path, "models", "model=rnn,gru", "bits=8,16,32", "steps=30", "eval_every=10",
+                       "replicas=2")
+    s = read(sweep, "summary")
+    assert sorted(s.groupby(["model", "bits"]).size().index.tolist()) == \
+        sorted((m, b) for m in ("rnn", "gru") for b in (8, 16, 32))
+    md = (sweep / "report.md").read_text()
+    assert "## Outcome against sequence length" in md and "(figures/by_bits.png)" in md
+    table = md.split("## Outcome against sequence length")[1]
+    assert "| model | 8 bits | 16 bits | 32 bits |" in table
