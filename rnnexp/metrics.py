@@ -84,15 +84,22 @@ def prefix_tree(x: np.ndarray, y: np.ndarray) -> list[Level]:
     if key in _TREES and _TREES[key][0] is x and _TREES[key][1] is y:
         return _TREES[key][2]
     T, N = y.shape
-    bits = np.concatenate([x, y[..., None]], axis=-1).astype(np.int64)  # (T, N, I+1): inputs and targets are bits
-    symbol = bits @ (1 << np.arange(bits.shape[-1]))  # (T, N): one integer per step
-    node = np.zeros(N, np.int64)  # every problem starts at the root
+    k = x.shape[-1] + 1  # bits per step: the inputs and the target
+    symbol = y.astype(np.int64) << (k - 1)  # (T, N): the step's bits as one integer (inputs, targets are bits)
+    for j in range(k - 1):
+        symbol |= x[..., j].astype(np.int64) << j
+    node, n = np.zeros(N, np.int64), 1  # every problem starts at the root
     tree = []
     for t in range(T):
-        code = node << bits.shape[-1] | symbol[t]  # a node is (parent, input, target)
-        _, first, inverse, count = np.unique(code, return_index=True, return_inverse=True, return_counts=True)
-        tree.append(Level(node[first], x[t, first], y[t, first], count.astype(np.float64)))
-        node = inverse
+        code = node << k | symbol[t]  # a node is (parent, step symbol): its code, < n * 2**k
+        count = np.bincount(code, minlength=n << k)
+        used = np.flatnonzero(count)  # the nodes of this level, sorted by code, hence by parent
+        rank = np.cumsum(count > 0) - 1  # code -> node index
+        sym = used & ((1 << k) - 1)
+        step_bits = (sym[:, None] >> np.arange(k)) & 1
+        tree.append(Level(used >> k, step_bits[:, :-1].astype(x.dtype), step_bits[:, -1].astype(y.dtype),
+                          count[used].astype(np.float64)))
+        node, n = rank[code], len(used)
     if not (x.flags.writeable or y.flags.writeable):
         if len(_TREES) >= 8:
             _TREES.pop(next(iter(_TREES)))
