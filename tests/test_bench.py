@@ -34,7 +34,9 @@ def test_quick_benchmark_has_every_section_and_target(quick_run):
     solve = pd.read_csv(quick_run / "solve.csv")
     assert solve[solve["who"] == "rnnexp, one replica"]["solved"].all()
     scaling = pd.read_csv(quick_run / "scaling.csv")
-    assert scaling["peak_MB"].iloc[-1] > 0
+    assert scaling["peak_MB_step"].iloc[-1] > 0 and scaling["peak_MB_eval"].iloc[-1] > 0
+    solve_rows = solve[solve["who"].str.startswith("rnnexp")]
+    assert np.isfinite(solve_rows[["train_steps_s", "evaluations_s", "rest_s"]].to_numpy()).all()
     md = (quick_run / "bench.md").read_text()
     for word in ("cpu", "cores", "numpy", "blas", "load_average", "## targets", "## models"):
         assert word in md
