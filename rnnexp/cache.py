@@ -31,7 +31,7 @@ from . import config, train
 # modules that only launch, check, store or show runs: editing them does not change any number
 # (patterns: every figures*/report* module of the report side counts as display code)
 NOT_ENGINE = ("__main__.py", "cli.py", "cache.py", "results.py", "collect.py", "callbacks.py",
-              "report*.py", "figures*.py", "bench.py")
+              "report*.py", "figures*.py", "bench*.py")
 
 
 def is_engine(path: Path) -> bool:
