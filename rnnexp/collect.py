@@ -98,15 +98,17 @@ def swept_keys(summary: pd.DataFrame, config_cols: list[str] | None = None) -> l
 
 
 def paired_keys(summary: pd.DataFrame, keys: list[str]) -> list[str]:
-    """Keys whose values map one-to-one onto an earlier key's (``model=rnn`` always with
-    ``bptt.truncate=2``, ``model=birnn`` always with ``null``): they add no information to a layout."""
+    """Keys whose value follows from another key's (``model=rnn`` always with ``bptt.truncate=2``,
+    ``model=birnn`` always with ``null``; a model's own setting such as ``model.forget_bias``, null
+    for every model but ``lstm``): they add no information to a layout. Of two keys that map
+    one-to-one, the later one is the paired one."""
     out: list[str] = []
     for i, k in enumerate(keys):
-        for j in keys[:i]:
-            if j in out:
+        for j in keys:
+            if j == k or j in out:
                 continue
             pairs = summary[[j, k]].astype(object).where(summary[[j, k]].notna(), "null").drop_duplicates()
-            if pairs[j].is_unique and pairs[k].is_unique:
+            if pairs[j].is_unique and (j in keys[:i] or not pairs[k].is_unique):  # k is a function of j
                 out.append(k)
                 break
     return out

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from . import activations, figures, results
+from . import activations, collect, figures, results
 from .figures import fmt
 
 SIGMA_KEYS = ("init.scale", "init", "init.input_scale")  # settings that move sigma_max at step 0
@@ -560,6 +560,7 @@ def bits_section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
 
 def sections(summary, history, profile, lengths, keys, lay, fig_dir: Path, sub: str) -> list[str]:
     """Markdown lines of every section the data calls for (figures written into ``fig_dir``)."""
+    keys = [k for k in keys if k not in collect.paired_keys(summary, keys)]  # e.g. model.forget_bias, set by model
     out: list[Section] = []
     if wants_gradients(summary, history, profile, keys):
         out.append(gradients_section(summary, history, profile, keys, lay, fig_dir, sub))

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 
+from rnnexp import collect
 from rnnexp import figures_studies as fs
 
 
@@ -67,3 +68,12 @@ def test_sections_appear_only_for_their_keys():
     assert fs.wants_bits(["bits"], s) and not fs.wants_bits(["bits"], s.iloc[:2]) and not fs.wants_bits(["model"], s)
     L = pd.DataFrame({"job": ["0", "0", "1"], "bits_scored": [8, 16, 8]})
     assert fs.wants_lengths(L) and not fs.wants_lengths(L.iloc[[0, 2]]) and not fs.wants_lengths(None)
+
+
+def test_a_models_own_setting_is_paired_with_the_model_in_either_order():
+    # model=rnn,gru,lstm: model.forget_bias is null for rnn and gru, 1 for lstm; hidden is crossed with both
+    s = pd.DataFrame({"model": ["rnn", "gru", "lstm"] * 2, "model.forget_bias": [np.nan, np.nan, 1.0] * 2,
+                      "hidden": [4] * 3 + [16] * 3})
+    assert collect.paired_keys(s, ["model", "model.forget_bias", "hidden"]) == ["model.forget_bias"]
+    assert collect.paired_keys(s, ["model.forget_bias", "model", "hidden"]) == ["model.forget_bias"]
+    assert collect.paired_keys(s, ["model", "hidden"]) == []
