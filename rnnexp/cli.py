@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import re
 import sys
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper

@@ -245,3 +245,39 @@ def state_grad_profile(cell, spec, params, cache, dtop_last):
             dout = project(dpre, T_(lp["Wxh"]))
     sq[cell.states[0]][:, T - 1] += (dtop_last * dtop_last).sum(axis=(1, 2))  # h_T of the top layer
     return {k: np.sqrt(v) for k, v in sq.items()}
+
+
+# ---- the model interface (rnnexp.models) of a stack of one kind of cell ----
+
+def interface(cell) -> dict:
+    """Every function a model module provides, for a stack of ``cell`` layers.
+
+    A cell-based model module ends with ``globals().update(_stack.interface(Cell))``: the cell is
+    all it has to write.
+    """
+
+    def top_size(spec) -> int:
+        return spec.hidden
+
+    def initial_state_(spec, R: int, B: int) -> np.ndarray:
+        return initial_state(cell, spec, R, B)
+
+    def init_params_(spec, rngs) -> dict[str, np.ndarray]:
+        return init_params(cell, spec, rngs)
+
+    def forward_(spec, params, x, h0=None):
+        return forward(cell, spec, params, x, h0)
+
+    def backward_(spec, params, cache, dtop, truncate=None):
+        return backward(cell, spec, params, cache, dtop, truncate)
+
+    def state_before_(spec, cache, s):
+        return state_before(cell, cache, s)
+
+    def state_grad_profile_(spec, params, cache, dtop_last):
+        """``||dL_T/d(state)_t||`` over batch, units and layers, t = 1..T, per carried state."""
+        return state_grad_profile(cell, spec, params, cache, dtop_last)
+
+    return {"top_size": top_size, "initial_state": initial_state_, "init_params": init_params_,
+            "recurrent_weights": recurrent_weights, "forward": forward_, "backward": backward_,
+            "state_before": state_before_, "state_grad_profile": state_grad_profile_}

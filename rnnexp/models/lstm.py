@@ -10,6 +10,9 @@ output like Keras' ``activation`` argument; the gates are always sigmoid. Shapes
 ``Whh: (R, H, 4H)``, ``bh: (R, 1, 4H)``, gate blocks in the order i, f, o, g. The state is
 ``(2L, R, B, H)``: h and c of each layer. ``bh``'s forget block starts at ``model.forget_bias``
 (Jozefowicz et al. 2015: 1.0 keeps the cell's memory early in training).
+
+``state_grad_profile`` gives ``{"h", "c": (R, T)}``: partial derivatives of the carried state
+(h_t, c_t); c_T reaches L_T only through h_T, so the c profile is 0 at t = T.
 """
 from __future__ import annotations
 
@@ -100,37 +103,6 @@ class Cell:
         return {"h": dS[0], "c": dS[1]}
 
 
-def top_size(spec) -> int:
-    return spec.hidden
-
-
-def initial_state(spec, R: int, B: int) -> np.ndarray:
-    return _stack.initial_state(Cell, spec, R, B)
-
-
-def init_params(spec, rngs) -> dict[str, np.ndarray]:
-    return _stack.init_params(Cell, spec, rngs)
-
-
-def recurrent_weights(params) -> np.ndarray:
-    """Every layer's ``Whh`` ``(H, 4H)``, block-diagonally."""
-    return _stack.recurrent_weights(params)
-
-
-def forward(spec, params, x, h0=None):
-    return _stack.forward(Cell, spec, params, x, h0)
-
-
-def backward(spec, params, cache, dtop, truncate=None):
-    return _stack.backward(Cell, spec, params, cache, dtop, truncate)
-
-
-def state_before(spec, cache, s):
-    return _stack.state_before(Cell, cache, s)
-
-
-def state_grad_profile(spec, params, cache, dtop_last):
-    """``||dL_T/dh_t||`` and ``||dL_T/dc_t||`` over batch, units and layers, t = 1..T:
-    ``{"h", "c": (R, T)}``. Partial derivatives of the carried state (h_t, c_t): c_T reaches L_T only
-    through h_T, so the c profile is 0 at t = T."""
-    return _stack.state_grad_profile(Cell, spec, params, cache, dtop_last)
+# top_size, initial_state, init_params, recurrent_weights, forward, backward, state_before,
+# state_grad_profile: the stack driver's, for this cell (see rnnexp.models)
+globals().update(_stack.interface(Cell))

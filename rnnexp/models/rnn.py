@@ -53,34 +53,6 @@ class Cell:
         return {"h": dS[0]}
 
 
-def top_size(spec) -> int:
-    return spec.hidden
-
-
-def initial_state(spec, R: int, B: int) -> np.ndarray:
-    return _stack.initial_state(Cell, spec, R, B)
-
-
-def init_params(spec, rngs) -> dict[str, np.ndarray]:
-    return _stack.init_params(Cell, spec, rngs)
-
-
-def recurrent_weights(params) -> np.ndarray:
-    return _stack.recurrent_weights(params)
-
-
-def forward(spec, params, x, h0=None):
-    return _stack.forward(Cell, spec, params, x, h0)
-
-
-def backward(spec, params, cache, dtop, truncate=None):
-    return _stack.backward(Cell, spec, params, cache, dtop, truncate)
-
-
-def state_before(spec, cache, s):
-    return _stack.state_before(Cell, cache, s)
-
-
-def state_grad_profile(spec, params, cache, dtop_last):
-    """``||dL_T/dh_t||`` over batch, hidden units and layers, t = 1..T: ``{"h": (R, T)}``."""
-    return _stack.state_grad_profile(Cell, spec, params, cache, dtop_last)
+# top_size, initial_state, init_params, recurrent_weights, forward, backward, state_before,
+# state_grad_profile: the stack driver's, for this cell (see rnnexp.models)
+globals().update(_stack.interface(Cell))
