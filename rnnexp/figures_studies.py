@@ -452,8 +452,29 @@ def wants_lengths(lengths) -> bool:
     return lengths is not None and len(lengths) > 0 and lengths.groupby("job")["bits_scored"].nunique().max() > 1
 
 
-def lengths_section(summary, lengths, keys) -> Section:
+def exact_by_length(lengths, lay: figures.Layout, path: Path, title: str):
+    """Fraction of replicas exactly at 100 % whole-sum accuracy at each length scored (the report's layout)."""
+    df = lay.label(lengths).assign(_exact=lambda d: (d["sum_acc"] >= 1.0).astype(float))
+    fig, axes = figures._figure(lay, title)
+    for ax, spec in axes:
+        sub = figures._subset(df, spec)
+        if sub.empty:
+            figures._empty(ax, "no run with this combination")
+            continue
+        figures._lines(ax, sub, "bits_scored", "_exact", lay, marker="o", markersize=3.5)
+        ax.set_ylim(-0.04, 1.04)
+        ax.set_xlabel("length of the sum (bits, log scale)")
+        ax.set_ylabel("replicas exactly at 100 %\n(fraction)")
+    ticks = sorted(lengths["bits_scored"].unique())
+    for ax, _ in axes:
+        _log2_x(ax, ticks)
+    extra = [Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI over replicas")]
+    return figures._finish(fig, axes, lay, path, extra)
+
+
+def lengths_section(summary, lengths, keys, lay, fig_dir: Path, sub: str) -> Section:
     L = lengths
+    exact_by_length(L, lay, fig_dir / "lengths_exact.png", f"Length generalisation: replicas exactly at 100 %\n{sub}")
     scored = sorted(L["bits_scored"].unique())
     table = []
     for vals, g in _configs(summary, keys):
@@ -465,7 +486,7 @@ def lengths_section(summary, lengths, keys) -> Section:
         for b in scored:
             if b in exact:
                 acc = sub.loc[sub["bits_scored"] == b, "sum_acc"]
-                row[f"{b} bits"] = f"{acc.mean():.3f} ({int(exact[b].fillna(False).sum())}/{exact[b].notna().sum()})"
+                row[f"{b} bits"] = f"{acc.mean():.4f} ({int(exact[b].fillna(False).sum())}/{exact[b].notna().sum()})"
             else:
                 row[f"{b} bits"] = "–"
         row["100 % at every length"] = f"{int(exact.fillna(False).all(axis=1).sum())}/{n}"
@@ -476,8 +497,11 @@ def lengths_section(summary, lengths, keys) -> Section:
         "Whole-sum accuracy of the final models at each length scored (mean over replicas; in brackets the "
         "replicas exactly at 100 %), and the replicas at 100 % at every length: those computed the carry rule, "
         "not a pattern of the training length. Lengths up to 9 bits are scored on every problem, longer ones on "
-        "a fixed sample of 10,000. The figure is *Length generalisation* above.",
-        _md_table(table, len(keys)), [], [])
+        "a fixed sample of 10,000. The mean accuracy is in the figure *Length generalisation* above.",
+        _md_table(table, len(keys)),
+        [("lengths_exact", "Length generalisation: replicas exactly at 100 %",
+          "Fraction of replicas whose final model gets every evaluation problem of that length right: a replica "
+          "that learned the carry rule stays at 1 on every length; mean and 95 % band over replicas.")], [])
 
 
 # --- bits: outcome against sequence length ----------------------------------------------------------
@@ -508,12 +532,12 @@ def bits_section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
         table.append(row)
     table = pd.DataFrame(table)
 
-    fig, side, axes = _new_figure(len(row_order), 2, f"Outcome against sequence length\n{sub}", sharey=False)
+    fig, side, axes = _new_figure(len(row_order), 3, f"Outcome against sequence length\n{sub}", sharey=False)
     rng = np.random.default_rng(0)
     hues = [h for h in col_lay.hue_order if h in set(s["_hue"])] or ["all"]
     for i, row in enumerate(row_order):
         d = s[s["_row"] == row]
-        ax0, ax1 = axes[i]
+        ax0, ax1, ax2 = axes[i]
         for k, hue in enumerate(hues):
             e = d[d["_hue"] == hue]
             colour_ = col_lay.palette.get(hue, "0.3")
@@ -525,7 +549,9 @@ def bits_section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
                         color=colour_, edgecolors="black", linewidths=0.3, alpha=0.7, zorder=3)
             med = ok.groupby("bits")["steps_to_solve"].median()
             ax1.plot(med.index * shift, med.to_numpy(), color=colour_, lw=1.5)
-        for ax in (ax0, ax1):
+            wall = e.groupby("bits")["wall_time"].first() if "wall_time" in e else pd.Series(dtype=float)
+            ax2.plot(wall.index, wall.to_numpy(), marker="o", ms=4, lw=1.5, color=colour_)
+        for ax in (ax0, ax1, ax2):
             ax.set_xscale("log", base=2)
             ticks = sorted(s["bits"].unique())
             ax.set_xticks(ticks, [str(int(t)) for t in ticks])
@@ -540,9 +566,12 @@ def bits_section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
             ax1.set_ylim(0, float(s["steps"].max()) * 1.05)
         ax0.set_title(" | ".join(x for x in ("success rate", row) if x), fontsize=9)
         ax1.set_title(" | ".join(x for x in ("steps to solve (replicas that solved)", row) if x), fontsize=9)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("training time of the run (s, log)", fontsize=9)
+        ax2.set_title(" | ".join(x for x in ("cost: wall time per run", row) if x), fontsize=9)
     handles = ([Line2D([], [], ls="", label=colour)] if colour else []) + [
         Line2D([], [], color=col_lay.palette.get(v, "0.3"), lw=1.5, marker="o", ms=4, label=v) for v in hues]
-    handles += [Line2D([], [], ls="", label="right: dots are replicas,\nline the median")]
+    handles += [Line2D([], [], ls="", label="middle: dots are replicas,\nline the median")]
     _legend(side, handles)
     figures.save(fig, fig_dir / "by_bits.png")
     return Section(
@@ -551,8 +580,10 @@ def bits_section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
         "per sequence length (`bits`). Evaluation: every problem for bits <= 9, else a fixed sample of 10,000.",
         _md_table(table, len(others)),
         [("by_bits", "Outcome against sequence length",
-          "Left: fraction of replicas that solved. Right: steps to solve of each replica that solved, and their "
-          "median (resolution: the evaluation interval).")],
+          "Left: fraction of replicas that solved (lines at the same value hide each other). Middle: steps to "
+          "solve of each replica that solved, and their median (resolution: the evaluation interval). Right: the "
+          "training time of each run (all its replicas, evaluations included; measured, so it depends on the "
+          "machine's load).")],
         [])
 
 
@@ -567,7 +598,7 @@ def sections(summary, history, profile, lengths, keys, lay, fig_dir: Path, sub: 
     if wants_clipping(keys):
         out.append(clipping_section(summary, history, keys, lay, fig_dir, sub))
     if wants_lengths(lengths):
-        out.append(lengths_section(summary, lengths, keys))
+        out.append(lengths_section(summary, lengths, keys, lay, fig_dir, sub))
     if wants_bits(keys, summary):
         out.append(bits_section(summary, keys, lay, fig_dir, sub))
     return [line for sec in out for line in sec.markdown(fig_dir.name)]
