@@ -591,12 +591,14 @@ def bits_section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
 
 def sections(summary, history, profile, lengths, keys, lay, fig_dir: Path, sub: str) -> list[str]:
     """Markdown lines of every section the data calls for (figures written into ``fig_dir``)."""
+    swept = list(keys)
     keys = [k for k in keys if k not in collect.paired_keys(summary, keys)]  # e.g. model.forget_bias, set by model
     out: list[Section] = []
     if wants_gradients(summary, history, profile, keys):
         out.append(gradients_section(summary, history, profile, keys, lay, fig_dir, sub))
-    if wants_clipping(keys):
-        out.append(clipping_section(summary, history, keys, lay, fig_dir, sub))
+    if wants_clipping(swept):  # the clipping table shows clip and clip.threshold even when one follows from the other
+        out.append(clipping_section(summary, history, [k for k in swept if k in keys or k in CLIP_KEYS], lay,
+                                    fig_dir, sub))
     if wants_lengths(lengths):
         out.append(lengths_section(summary, lengths, keys, lay, fig_dir, sub))
     if wants_bits(keys, summary):

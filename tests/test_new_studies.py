@@ -48,7 +48,8 @@ def test_gradients_preset(tmp_path):
     bound = (gamma * hh["sigma_max"]) ** 31 * last
     assert (first <= bound * (1 + 1e-9) + 1e-300).all()
     g = pd.read_csv(sweep / "report_gradients.csv")
-    assert len(g) == 4 and set(g["side"]) == {"below", "above"}  # sigmoid 0.5, 4 (at 1/gamma = 4: "at")
+    # sigmoid (1/gamma = 4) at 0.5 and 4, tanh (1/gamma = 1) at 0.5 and 4
+    assert g["side"].tolist() == ["below", "at", "below", "above"]
     md = (sweep / "report.md").read_text()
     assert "## Gradients across the 1/γ boundary" in md
     for fig in ("gradient_ratio", "success_by_sigma"):
