@@ -9,7 +9,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from . import collect
+from . import collect, results
 
 
 class CollectResults(Callback):
@@ -27,7 +27,7 @@ class CollectResults(Callback):
             print(f"rnnexp: {e}")
             return
         print(collect.format_overview(tables["summary"]))
-        print(f"tables: {sweep_dir}/{{summary,history,profile,positions}}.csv")
+        print(f"tables: {sweep_dir}/{{{','.join(results.TABLES)}}}.csv")
         try:
             from . import report
 
