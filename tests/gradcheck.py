@@ -64,3 +64,19 @@ def max_relative_error(spec, params, x, y, h0, eps=1e-6, grads=None, names=None)
         denom = np.maximum(np.maximum(np.linalg.norm(a, axis=1), np.linalg.norm(n, axis=1)), 1e-12)
         worst = max(worst, float((np.linalg.norm(a - n, axis=1) / denom).max()))
     return worst
+
+
+def random_problem(spec, R, B, T, seed=0):
+    """Parameters with non-zero biases, random inputs and targets, and a non-zero initial state."""
+    rngs = [np.random.default_rng([seed, r]) for r in range(R)]
+    params = network.init_params(spec, rngs)
+    rng = np.random.default_rng(seed + 100)
+    for k in params:  # non-zero biases, so every term of the gradient is exercised
+        if k.startswith("b"):
+            params[k] += 0.3 * rng.normal(size=params[k].shape)
+    x = rng.integers(0, 2, (T, R, B, 2)).astype(float)
+    y = rng.integers(0, 2, (T, R, B)).astype(float)
+    h0 = 0.5 * rng.normal(size=spec.module.initial_state(spec, R, B).shape)  # every state slice non-zero
+    if spec.activation in ("sigmoid", "relu"):
+        h0 = np.abs(h0)  # a state this activation can produce
+    return params, x, y, h0

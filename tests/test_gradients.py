@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from gradcheck import max_relative_error
+from gradcheck import max_relative_error, random_problem
 
 from rnnexp import activations, gradients, losses, network
 
@@ -14,18 +14,7 @@ R, B, T, H = 3, 4, 5, 6
 
 
 def _problem(spec, seed=0):
-    rngs = [np.random.default_rng([seed, r]) for r in range(R)]
-    params = network.init_params(spec, rngs)
-    rng = np.random.default_rng(seed + 100)
-    for k in params:  # non-zero biases, so every term of the gradient is exercised
-        if k.startswith("b"):
-            params[k] += 0.3 * rng.normal(size=params[k].shape)
-    x = rng.integers(0, 2, (T, R, B, 2)).astype(float)
-    y = rng.integers(0, 2, (T, R, B)).astype(float)
-    h0 = 0.5 * rng.normal(size=(R, B, H))
-    if spec.activation in ("sigmoid", "relu"):
-        h0 = np.abs(h0)  # a state this activation can produce
-    return params, x, y, h0
+    return random_problem(spec, R, B, T, seed)
 
 
 CASES = list(itertools.product(activations.ACTIVATIONS, losses.LOSSES, [True, False], [None, 1, 2],

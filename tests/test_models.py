@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradcheck import max_relative_error
+from gradcheck import max_relative_error, random_problem
 
 from rnnexp import activations, config, losses, models, network, train
 
@@ -27,18 +27,7 @@ def _spec(model, activation="tanh", loss="bce", truncate=None, layers=1, **optio
 
 
 def _problem(spec, seed=0):
-    rngs = [np.random.default_rng([seed, r]) for r in range(R)]
-    params = network.init_params(spec, rngs)
-    rng = np.random.default_rng(seed + 100)
-    for k in params:  # non-zero biases, so every term of the gradient is exercised
-        if k.startswith("b"):
-            params[k] += 0.3 * rng.normal(size=params[k].shape)
-    x = rng.integers(0, 2, (T, R, B, 2)).astype(float)
-    y = rng.integers(0, 2, (T, R, B)).astype(float)
-    h0 = 0.5 * rng.normal(size=spec.module.initial_state(spec, R, B).shape)  # every state slice non-zero
-    if spec.activation in ("sigmoid", "relu"):
-        h0 = np.abs(h0)
-    return params, x, y, h0
+    return random_problem(spec, R, B, T, seed)
 
 
 def test_every_model_has_one_module_and_one_config_file():

@@ -3,28 +3,16 @@ the CLI exactly as its README says, shrunk (fewer steps, replicas and grid value
 
 Slow: each runs a small multirun in a subprocess (well under a minute on 2 cores).
 """
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from presets import run_preset
 
 from rnnexp import activations
 
-ROOT = Path(__file__).parents[1]
 pytestmark = pytest.mark.slow
-
-
-def run_preset(tmp_path: Path, name: str, *overrides: str) -> Path:
-    sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "rnnexp", "-m", f"+experiment={name}", *overrides,
-           f"hydra.sweep.dir={sweep}", f"cache_dir={tmp_path / 'cache'}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "report:" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
-    return sweep
 
 
 def read(sweep: Path, name: str) -> pd.DataFrame:
