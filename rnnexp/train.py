@@ -113,7 +113,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                 break
 
             new = opt.step(params, grads, lr, active)
-            ok = np.isfinite(loss) & np.isfinite(optim.pack(new)).all(axis=1)  # every new weight, per replica
+            ok = np.isfinite(loss) & np.isfinite(optim.pack(new, opt.names)).all(axis=1)  # every new weight, per replica
             if ok.all() and active.all():
                 params = new
             else:
