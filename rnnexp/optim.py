@@ -18,8 +18,15 @@ The update is element-wise, so it runs once on every parameter packed side by si
 dozen, which is most of the optimizer's cost at the sizes studied here. The new parameters are
 views into one packed array.
 
+A training step (``rnnexp.train``), per replica: backward; the global gradient norm, measured
+*before* clipping (what ``grad_norm`` records); clipping (``rnnexp.gradients.clip``); then the
+optimizer step. ``clip=norm`` rescales all of a replica's gradients by ``threshold / norm`` when
+its norm (global over every parameter, output layer included) is greater than ``threshold``, and
+leaves them as they are otherwise; ``clip=value`` clamps every element to
+``[-threshold, threshold]``.
+
 The formulas, per replica r, with its own learning rate ``lr_r`` (element-wise over all weights;
-``g`` is the gradient after clipping, ``rnnexp.gradients.clip``):
+``g`` is the gradient after clipping):
 
 - ``sgd``, ``momentum = mu``: ``v = mu*v - lr_r*g; p = p + v`` with ``v`` starting at 0 (the
   learning rate inside the velocity, as in Sutskever et al. 2013). PyTorch's ``torch.optim.SGD``
@@ -28,7 +35,7 @@ The formulas, per replica r, with its own learning rate ``lr_r`` (element-wise o
   halve_on_rise``, per replica): here a halved ``lr`` only scales the new gradients, and the
   velocity built under the old ``lr`` decays by ``mu`` per step, so the step size shrinks over
   about ``1/(1-mu)`` steps; in PyTorch the whole step halves at once. ``mu = 0``: ``p = p - lr_r*g``.
-- ``adam`` (Kingma & Ba 2015, the same arithmetic as ``torch.optim.Adam``): per replica a step
+- ``adam`` (Kingma & Ba 2015, the same formula as ``torch.optim.Adam``): per replica a step
   count ``t_r`` (counting the steps that replica took), then
   ``m = b1*m + (1-b1)*g; s = b2*s + (1-b2)*g*g;
   p = p - lr_r * (m / (1 - b1**t_r)) / (sqrt(s / (1 - b2**t_r)) + eps)``:
