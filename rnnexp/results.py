@@ -16,7 +16,8 @@ runs concatenate into tidy tables that plot straight away. A measurement whose n
 is renamed (``RENAMED``): the evaluation loss is ``eval_loss`` (the setting ``loss`` names the
 loss function), the current learning rate ``lr_now``. Files are written under a temporary
 name and renamed, so a half-written file is never read as a result; ``run.json`` records each
-table's SHA-256, and ``read_run`` refuses a table that does not match (``CorruptRun``).
+table's SHA-256, and ``read_run`` refuses a table that does not match, or a ``run.json`` not shaped
+as rnnexp writes it (``read_meta``), with ``CorruptRun``.
 """
 from __future__ import annotations
 
