@@ -1,4 +1,4 @@
-"""Reuse finished trainings: a content-addressed store of ``train.train`` results (``joblib.Memory``).
+"""Reuse finished trainings: a content-addressed store of ``train.train`` results.
 
 A training is identified by everything that can change its numbers and nothing else:
 
@@ -8,30 +8,48 @@ A training is identified by everything that can change its numbers and nothing e
   package except ``NOT_ENGINE``, so a new model file counts automatically) and of the numpy and
   pandas versions.
 
-``joblib.Memory`` hashes both into the key, writes each result under a temporary name and renames
-it (a killed job never leaves a half-written entry), and recomputes when an entry cannot be read.
+Each result is one file, ``<cache_dir>/<engine version>/<key>.result``, where ``key`` is the SHA-256
+of the settings and the engine version (``key``). The file is a one-line header, ``rnnexp-cache 1
+<key> <SHA-256 of the payload>``, followed by the payload, the pickled ``train.Result``. Why so:
+
+- The key depends on nothing else, in particular not on the code that calls the store: editing
+  this module, the CLI or a wrapper keeps every stored result (``joblib.Memory``, used before,
+  deleted all of a function's results whenever its recorded source changed).
+- A result is checked before it is unpickled: an entry whose header is not exactly the expected
+  one (key and checksum) is named on stderr, never used, and trained again; the new result
+  replaces it. Files in the store other than the entry asked for are never read.
+- An entry is written under a temporary name and renamed (``results.atomic_write_bytes``): a killed
+  job never leaves a half-written entry, and jobs storing the same key at once each leave a
+  complete one (the last rename wins).
+- rnnexp never deletes an entry; ``cache=false`` trains again and replaces it. Results of an older
+  engine stay in their own folder, which can be deleted to reclaim the space.
+
 Re-running a sweep (even into a new sweep dir) therefore trains only configurations that are new
-or changed; ``cache=false`` trains again and replaces the stored result.
+or changed.
 """
 from __future__ import annotations
 
 import fnmatch
 import functools
 import hashlib
+import json
+import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Memory
 from omegaconf import OmegaConf
 
-from . import config, train
+from . import config, results, train
 
 # modules that only launch, check, store or show runs: editing them does not change any number
 # (patterns: every figures*/report* module of the report side counts as display code)
 NOT_ENGINE = ("__main__.py", "cli.py", "cache.py", "results.py", "collect.py", "callbacks.py",
               "report*.py", "figures*.py", "bench*.py")
+
+MAGIC = b"rnnexp-cache 1"  # format of an entry's header; another format is another store
+SUFFIX = ".result"
 
 
 def is_engine(path: Path) -> bool:
@@ -62,15 +80,65 @@ def settings(cfg) -> dict:
     return tree
 
 
-def _train(settings: dict, engine: str, plain) -> train.Result:
-    """The cached computation. The key is ``settings`` and ``engine``; ``plain`` (the same settings
-    as a ``config.Config``, with the chosen model's own settings class) is what trains."""
-    return train.train(plain)
+def key(settings: dict, engine: str) -> str:
+    """The entry's name: SHA-256 of the settings (canonical JSON: sorted keys, ``1`` is not ``1.0``
+    nor ``true``) and the engine version."""
+    text = json.dumps([settings, engine], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
-def _memorized(location: str):
-    return Memory(location=location, verbose=0).cache(_train, ignore=["plain"])
+def entry_path(location, settings: dict, engine: str) -> Path:
+    """Where the result of ``settings`` trained by ``engine`` is stored below ``location``."""
+    return Path(location) / engine / f"{key(settings, engine)}{SUFFIX}"
+
+
+def entries(location) -> list[Path]:
+    """Every stored entry below ``location`` (of any engine version; temporary files excluded)."""
+    return sorted(p for p in Path(location).glob(f"*/*{SUFFIX}") if not p.name.startswith("."))
+
+
+def header(k: str, payload: bytes) -> bytes:
+    return b"%s %s %s\n" % (MAGIC, k.encode(), hashlib.sha256(payload).hexdigest().encode())
+
+
+def load(path: Path, k: str) -> train.Result | None:
+    """The verified result stored at ``path`` under key ``k``; ``None`` if there is none or it is bad
+    (a bad entry is named on stderr, one line). Nothing is unpickled before its checksum matches."""
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        why = f"is unreadable ({type(e).__name__})"
+    else:
+        head, newline, payload = raw.partition(b"\n")
+        if not newline or not head.startswith(MAGIC + b" "):
+            why = "is not an rnnexp cache entry (no header)"
+        elif head + newline != header(k, payload):
+            why = "does not match its key and checksum: corrupt"
+        else:
+            try:
+                result = pickle.loads(payload)
+            except Exception as e:  # checksummed, yet not loadable here (e.g. written by another Python)
+                why = f"is not loadable ({type(e).__name__})"
+            else:
+                if isinstance(result, train.Result):
+                    return result
+                why = f"holds a {type(result).__name__}, not a training result"
+    print(f"rnnexp: cache entry {results.printable(path)} {why}: not used, training again", file=sys.stderr)
+    return None
+
+
+def save(path: Path, k: str, result: train.Result) -> None:
+    """Store ``result`` at ``path`` (atomically, replacing what was there). A store that cannot be
+    written is named on stderr: the training is done and its run is still written."""
+    payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results.atomic_write_bytes(path, header(k, payload) + payload)
+    except OSError as e:
+        print(f"rnnexp: could not store the result in the cache ({results.printable(path)}: {type(e).__name__}); "
+              "the run is written, a re-run trains it again", file=sys.stderr)
 
 
 def train_cached(cfg, location, reuse: bool = True) -> tuple[train.Result, bool]:
@@ -79,13 +147,14 @@ def train_cached(cfg, location, reuse: bool = True) -> tuple[train.Result, bool]
     Returns ``(result, cached)``. With ``reuse=False`` it trains again and replaces the stored
     result (forced recomputation).
     """
-    fn = _memorized(str(Path(location).resolve()))
     plain = OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
-    key = (settings(cfg), engine_version(), plain)
-    if reuse and fn.check_call_in_cache(*key):
-        try:
-            return fn.call_and_shelve(*key).get(), True
-        except Exception as e:  # an unreadable entry is trained again, never trusted
-            print(f"rnnexp: cached result unreadable ({type(e).__name__}), training again", file=sys.stderr)
-    result, _ = fn.call(*key)
+    engine = engine_version()
+    tree = settings(cfg)
+    k, path = key(tree, engine), entry_path(location, tree, engine)
+    if reuse:
+        result = load(path, k)
+        if result is not None:
+            return result, True
+    result = train.train(plain)
+    save(path, k, result)
     return result, False

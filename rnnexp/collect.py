@@ -4,8 +4,10 @@ Writes ``summary.csv``, ``history.csv``, ``profile.csv`` and ``positions.csv`` i
 tables concatenated, with a ``job`` column (the run's folder relative to DIR). Read one with
 ``pandas.read_csv("DIR/summary.csv")``. A run counts once its ``run.json`` exists and every table
 matches the checksum recorded there. Nothing is dropped silently: every folder that looks like a run
-but cannot be collected (a corrupt or foreign file, or a job without ``run.json``: interrupted,
-failed or still running) is named on stderr with the reason, and the report line counts it.
+but cannot be collected (a corrupt or foreign file, a ``run.json`` not shaped as rnnexp writes it
+(``results.read_meta``), a folder name that is not UTF-8, or a job without ``run.json``:
+interrupted, failed or still running) is named on stderr with the reason (names that are not UTF-8
+with backslash escapes), and the report line counts it.
 """
 from __future__ import annotations
 
@@ -62,21 +64,25 @@ def collect(root: Path, write: bool = True, quiet: bool = False) -> dict[str, pd
     run_dirs, incomplete = scan(root)
     skipped = list(incomplete)
     for run_dir in run_dirs:
+        job = run_dir.relative_to(root).as_posix() if run_dir != root else "."
+        if results.printable(job) != job:  # the job column is text: a name that is not UTF-8 cannot be in it
+            skipped.append((run_dir, "folder name is not valid UTF-8 (shown with backslash escapes): rename it"))
+            continue
         try:
             meta, tables = results.read_run(run_dir)
         except results.CorruptRun as e:  # a corrupt or foreign file: name it and go on
             skipped.append((run_dir / e.file, e.why))
             continue
-        job = run_dir.relative_to(root).as_posix() if run_dir != root else "."
         for name, df in tables.items():
             df.insert(0, "job", job)
             frames.setdefault(name, []).append(df)
-        config_cols += [c for c in meta.get("config_columns", []) if c not in config_cols]
+        config_cols += [c for c in meta["config_columns"] if c not in config_cols]
     for path, why in skipped:
-        print(f"rnnexp.collect: skipped {path}: {why}", file=sys.stderr)
+        print(f"rnnexp.collect: skipped {results.printable(path)}: {why}", file=sys.stderr)
     found = len(run_dirs) + len(incomplete)
     if not frames["summary"]:
-        raise FileNotFoundError(f"no completed runs (folders with {results.MARKER}) below {root}"
+        raise FileNotFoundError(f"no completed runs (folders with {results.MARKER}) below "
+                                f"{results.printable(root)}"
                                 + (f"; {len(skipped)} skipped (named above)" if skipped else ""))
     combined = {n: pd.concat(f, ignore_index=True) for n, f in frames.items() if f}
     n_runs = len(frames["summary"])
@@ -86,7 +92,8 @@ def collect(root: Path, write: bool = True, quiet: bool = False) -> dict[str, pd
         for name, df in combined.items():
             results.write_table(df, root / f"{name}.csv")
     if not quiet:
-        print(f"rnnexp: collected {n_runs} of {found} run(s) ({len(combined['summary'])} replicas) in {root}"
+        print(f"rnnexp: collected {n_runs} of {found} run(s) ({len(combined['summary'])} replicas) in "
+              f"{results.printable(root)}"
               + (f"; skipped {len(skipped)} (named above)" if skipped else ""))
     return combined
 
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dir", type=Path, help="a sweep dir (or any folder holding runs)")
     args = ap.parse_args(argv)
     if not args.dir.is_dir():
-        print(f"rnnexp.collect: error: {args.dir} is not a folder", file=sys.stderr)
+        print(f"rnnexp.collect: error: {results.printable(args.dir)} is not a folder", file=sys.stderr)
         return 2
     try:
         tables = collect(args.dir)

@@ -70,10 +70,11 @@ def config_columns(summary: pd.DataFrame, runs: list[Path]) -> list[str]:
     """The config columns, from the runs' ``run.json``; from the table's column order if there are none."""
     cols = list(summary.attrs.get("config_columns") or [])
     if not cols:
-        import json
-
         for r in runs:
-            cols += [c for c in json.loads((r / results.MARKER).read_text()).get("config_columns", []) if c not in cols]
+            try:
+                cols += [c for c in results.read_meta(r)["config_columns"] if c not in cols]
+            except results.CorruptRun:  # not collected either (named when it was)
+                continue
     if not cols:  # config columns come first in every table, before "replica"
         names = list(summary.columns)
         cols = names[: names.index("replica")] if "replica" in names else []

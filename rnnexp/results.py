@@ -16,17 +16,20 @@ runs concatenate into tidy tables that plot straight away. A measurement whose n
 is renamed (``RENAMED``): the evaluation loss is ``eval_loss`` (the setting ``loss`` names the
 loss function), the current learning rate ``lr_now``. Files are written under a temporary
 name and renamed, so a half-written file is never read as a result; ``run.json`` records each
-table's SHA-256, and ``read_run`` refuses a table that does not match (``CorruptRun``).
+table's SHA-256, and ``read_run`` refuses a table that does not match, or a ``run.json`` not shaped
+as rnnexp writes it (``read_meta``), with ``CorruptRun``.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import math
 import os
-import tempfile
+import re
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -66,16 +69,36 @@ def config_columns(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` under a temporary name beside it, then rename: a reader sees the old
+    file or the new one, never half of one. The temporary file is created like any file (``open``
+    with mode 0666, less the umask, default ACLs applying: 0644 under umask 022, as Hydra's own
+    files), not 0600 as ``tempfile.mkstemp`` makes it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            f = open(tmp, "xb")  # O_CREAT | O_EXCL: never another writer's temporary file
+        except FileExistsError:
+            continue
+        break
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """``text`` as UTF-8, written atomically (``atomic_write_bytes``)."""
+    atomic_write_bytes(path, text.encode())
+
+
+def printable(path) -> str:
+    """A path as text that can always be printed: bytes that are not UTF-8 as backslash escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def write_table(df: pd.DataFrame, path: Path) -> str:
@@ -106,33 +129,59 @@ def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], columns: dict[str,
     atomic_write_text(out_dir / MARKER, json.dumps(meta, indent=2, default=str))  # last: marks the run complete
 
 
-def read_run(run_dir: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """A completed run's ``run.json`` and tables; ``CorruptRun`` names the file that is wrong."""
-    run_dir = Path(run_dir)
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+# what each field of a run.json must be (the ones a reader relies on; others are kept as they are)
+META_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "status": (lambda v: v == "complete", "'complete'"),
+    "config_columns": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of column names"),
+    "tables": (lambda v: isinstance(v, list) and len(set(v)) == len(v) and set(v) <= {f"{n}.csv" for n in TABLES},
+               f"a list of distinct table files out of {', '.join(f'{n}.csv' for n in TABLES)}"),
+    "sha256": (lambda v: isinstance(v, dict) and all(isinstance(h, str) and HEX_DIGEST.fullmatch(h) for h in v.values()),
+               "a mapping of table file to SHA-256 hex digest"),
+    "wall_time": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0,
+                  "a number of seconds"),
+    "cached": (lambda v: isinstance(v, bool), "true or false"),
+    "engine_version": (lambda v: isinstance(v, str), "a string"),
+    "rnnexp_version": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def read_meta(run_dir: Path) -> dict:
+    """A run's ``run.json``, checked field by field (``META_FIELDS``): the one place that says what a
+    completed run's record is. ``CorruptRun`` says what is wrong with it."""
     try:
-        meta = json.loads((run_dir / MARKER).read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        meta = json.loads((Path(run_dir) / MARKER).read_bytes())
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: not UTF-8 or not JSON
         raise CorruptRun(MARKER, f"is not readable JSON ({type(e).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("status") != "complete" or "config_columns" not in meta:
+    if not isinstance(meta, dict) or "status" not in meta or "config_columns" not in meta:
         raise CorruptRun(MARKER, "was not written by rnnexp (no status, config_columns): a foreign file")
-    names = meta.get("tables") or [f"{n}.csv" for n in TABLES]
-    if not isinstance(names, list) or not all(isinstance(n, str) and Path(n).name == n and n.endswith(".csv")
-                                              for n in names):
-        raise CorruptRun(MARKER, "lists tables that are not CSV files beside it: a foreign file")
+    for field, (ok, what) in META_FIELDS.items():
+        if field in meta and not ok(meta[field]):
+            raise CorruptRun(MARKER, f"has a {field} that is not {what}: a foreign or damaged file")
+    meta.setdefault("tables", [f"{n}.csv" for n in TABLES])  # runs written before the list: every table
+    if "sha256" in meta and set(meta["sha256"]) != set(meta["tables"]):  # runs before the checksums: none
+        raise CorruptRun(MARKER, "has no checksum for every table it lists (or one for a table it does not)")
+    if "summary.csv" not in meta["tables"]:
+        raise CorruptRun(MARKER, "lists no summary.csv")
+    return meta
+
+
+def read_run(run_dir: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """A completed run's ``run.json`` (``read_meta``) and tables; ``CorruptRun`` names the file that is wrong."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
     tables = {}
-    for name in names:
+    for name in meta["tables"]:
         path = run_dir / name
         try:
             raw = path.read_bytes()
         except OSError as e:
             raise CorruptRun(name, f"is missing or unreadable ({type(e).__name__})") from None
-        expected = (meta.get("sha256") or {}).get(name)  # runs written before the checksums: none
+        expected = meta.get("sha256", {}).get(name)
         if expected and hashlib.sha256(raw).hexdigest() != expected:
             raise CorruptRun(name, f"does not match its checksum in {MARKER}: changed or corrupt")
         try:
             tables[name[: -len(".csv")]] = pd.read_csv(io.BytesIO(raw))
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
             raise CorruptRun(name, f"is not a readable table ({type(e).__name__})") from None
-    if "summary" not in tables:
-        raise CorruptRun(MARKER, "lists no summary.csv")
     return meta, tables

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rnnexp import results
+from rnnexp import cache, results
 
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
@@ -48,7 +48,7 @@ def test_submitit_local_gives_the_same_tables_as_joblib(tmp_path):
                 "cache_dir=cache-submitit", cwd=tmp_path)
     assert "Submitit 'local' sweep output dir" in r.stdout + r.stderr
     assert (tmp_path / "submitit" / ".submitit").is_dir()  # the jobs really went through submitit
-    assert list((tmp_path / "cache-submitit").rglob("output.pkl")), "relative cache_dir: from the launch dir"
+    assert cache.entries(tmp_path / "cache-submitit"), "relative cache_dir: from the launch dir"
     a, b = tables(tmp_path / "joblib"), tables(tmp_path / "submitit")
     for name in results.TABLES:
         assert len(a[name]) > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import rnnexp.cache
 from rnnexp import collect, results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def finish(p: subprocess.Popen) -> str:
 
 
 def entries(cache: Path) -> int:
-    return len(list(cache.rglob("output.pkl")))  # joblib renames a finished entry into place
+    return len(rnnexp.cache.entries(cache))  # an entry is renamed into place once complete
 
 
 def kill_group(p: subprocess.Popen) -> None:

@@ -78,10 +78,10 @@ def test_run_time_settings_are_not_part_of_the_key_or_the_tables(tmp_path):
 
 def test_an_unreadable_cache_entry_is_trained_again(tmp_path, capsys):
     sweep(tmp_path, "a", ["hidden=4"])
-    (entry,) = (tmp_path / "cache").rglob("output.pkl")
+    (entry,) = cache.entries(tmp_path / "cache")
     entry.write_bytes(b"not a pickle")
     assert sweep(tmp_path, "b", ["hidden=4"]) == [False]
-    assert "cached result unreadable" in capsys.readouterr().err
+    assert f"cache entry {entry} is not an rnnexp cache entry" in capsys.readouterr().err
     pd.testing.assert_frame_equal(read(tmp_path / "a" / "0"), read(tmp_path / "b" / "0"))
     assert sweep(tmp_path, "c", ["hidden=4"]) == [True]  # and stored again
 
