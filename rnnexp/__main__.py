@@ -1,17 +1,20 @@
 """The Hydra entry point: ``python -m rnnexp [-m] [key=value ...]``. Config in, ``train.run`` out."""
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 
 
-
 def _interrupted_early(*_) -> None:
-    print("rnnexp: interrupted before any job started; nothing was trained", file=sys.stderr, flush=True)
+    print(f"rnnexp: interrupted before any job started; nothing was trained; start it again with: "
+          f"python -m rnnexp {shlex.join(sys.argv[1:])}".rstrip(), file=sys.stderr, flush=True)
     raise SystemExit(130)
 
 
-if __name__ == "__main__":  # Ctrl-C while the libraries load: one line, not an import traceback
+# Ctrl-C while the libraries load: one line, not an import traceback (an ignored SIGINT stays
+# ignored: a shell starts background commands so)
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
     signal.signal(signal.SIGINT, _interrupted_early)
 
 import hydra  # noqa: E402
@@ -42,7 +45,8 @@ def app(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Check the command line, give it a folder of its own, run it; Ctrl-C ends it with one line (exit 130)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     argv, plan = sys.argv[1:], None
     try:
         cli.run_precheck(argv)

@@ -134,7 +134,13 @@ def _write_new(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.link(tmp, path)  # fails if path exists: the first writer wins, and is read whole
+        try:
+            os.link(tmp, path)  # fails if path exists: the first writer wins, and is read whole
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: create exclusively, then write
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as f:
+                f.write(text)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -185,12 +191,13 @@ def _subdirs(cfg, job_list: list[list[str]], compose_job) -> list[str]:
     refs = re.findall(r"\$\{([A-Za-z_][\w.]*)\}", str(raw))
     parser = OverridesParser.create()
     dirname = cfg.hydra.job.config.override_dirname
+    basic = str(cfg.hydra.launcher.get("_target_", "")).endswith("BasicLauncher")
     out = []
     for i, job in enumerate(job_list):
         c = cfg if all(r.startswith("hydra.") for r in refs) else compose_job(job)  # ${hidden}: per job
         with read_write(c.hydra), open_dict(c.hydra):
             c.hydra.job.num = i
-            c.hydra.job.id = f"{c.hydra.job.name}_{i}"
+            c.hydra.job.id = i if basic else f"{c.hydra.job.name}_{i}"  # as the basic / joblib launcher
             c.hydra.job.override_dirname = get_overrides_dirname(
                 parser.parse_overrides(job), exclude_keys=list(dirname.exclude_keys),
                 item_sep=dirname.item_sep, kv_sep=dirname.kv_sep)
@@ -278,8 +285,11 @@ def interrupted(plan: Plan | None, argv: list[str]) -> str:
             return f"rnnexp: interrupted after the run finished: results in {plan.dir}"
         return f"rnnexp: interrupted: the run did not finish; run it again with: {plan.command}"
     todo = [i for i in range(n) if i not in done]
+    if not todo and all((plan.dir / f"{t}.csv").exists() for t in results.TABLES):
+        return (f"rnnexp: interrupted while building the report: all {n} jobs finished, their tables are in "
+                f"{plan.dir}; build the report with: python -m rnnexp.report {shlex.quote(str(plan.dir))}")
     if not todo:
-        what = f"all {n} jobs finished (in {plan.dir}), their combined tables did not"
+        what = f"all {n} jobs finished, their tables were not combined"
     else:
         what = (f"{len(done)} of {n} jobs finished" + (f" ({_ranges(done)})" if done else "")
                 + f", {len(todo)} did not ({_ranges(todo)})")
