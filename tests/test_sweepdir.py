@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from rnnexp import results, sweepdir
+from rnnexp import cache, results, sweepdir
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["steps=20", "eval_every=10", "replicas=2"]
@@ -107,6 +107,11 @@ def test_a_dir_from_before_the_record_is_judged_by_hydras_files(tmp_path, monkey
     # runs that nothing records (copied in by hand, or an old single run's tables) are not mixed in
     write(tmp_path / "loose" / "a", {"hidden": 4})
     assert "holds 1 run folder(s) that no rnnexp command recorded" in refusal(["-m", "hidden=4,8", "hydra.sweep.dir=loose"])
+
+
+def test_the_folder_logic_is_not_engine_code():
+    # editing how folders are chosen must not change the engine version (every stored result kept)
+    assert not cache.is_engine(Path(sweepdir.__file__))
 
 
 def test_override_values_parse_back_to_the_folder_name():
