@@ -38,7 +38,7 @@ from hydra.errors import CompactHydraException, HydraException
 from omegaconf import OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from . import config, results
+from . import collect, config, results
 
 RECORD = ".rnnexp-command.json"  # in every run and sweep dir: the command whose jobs it holds
 PROGRAM = "python -m rnnexp"
@@ -171,8 +171,6 @@ def claim(d: Path, ident: dict, cmd: str, key: str) -> None:
             if (d / RECORD).exists():
                 return
         elif d.is_dir():
-            from . import collect
-
             runs, incomplete = collect.scan(d)
             if runs or incomplete:
                 raise UsageError(f"{key}={d} already holds {len(runs) + len(incomplete)} run folder(s) that no "
