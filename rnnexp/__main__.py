@@ -1,17 +1,36 @@
 """The Hydra entry point: ``python -m rnnexp [-m] [key=value ...]``. Config in, ``train.run`` out."""
 from __future__ import annotations
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+import shlex
+import signal
+import sys
 
-from . import cli, collect, config, train
+
+def _interrupted_early(*_) -> None:
+    print(f"rnnexp: interrupted before any job started; nothing was trained; start it again with: "
+          f"python -m rnnexp {shlex.join(sys.argv[1:])}".rstrip(), file=sys.stderr, flush=True)
+    raise SystemExit(130)
+
+
+# Ctrl-C while the libraries load: one line, not an import traceback (an ignored SIGINT stays
+# ignored: a shell starts background commands so)
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+    signal.signal(signal.SIGINT, _interrupted_early)
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from . import cli, collect, config, results, sweepdir, train  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path=str(config.conf_dir()), config_name="config")
 def app(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
-    result = train.run(cfg, hc.runtime.output_dir, base_dir=hc.runtime.cwd)  # cache_dir: from the launch dir
+    try:
+        result = train.run(cfg, hc.runtime.output_dir, base_dir=hc.runtime.cwd)  # cache_dir: from the launch dir
+    except results.DifferentRun as e:  # another command's finished run is in this job's folder: kept
+        raise sweepdir.Refused(f"rnnexp: error: {e}") from None
     s = result.summary
     solved = int(s["solved"].sum())
     took = f"cached (trained earlier in {result.wall_time:.1f} s)" if result.cached else f"{result.wall_time:.1f} s"
@@ -25,8 +44,24 @@ def app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    cli.run_precheck()
-    app()
+    """Check the command line, give it a folder of its own, run it; Ctrl-C ends it with one line (exit 130)."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    argv, plan = sys.argv[1:], None
+    try:
+        cli.run_precheck(argv)
+        try:
+            plan = sweepdir.prepare(argv)
+        except sweepdir.UsageError as e:
+            print(f"rnnexp: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        if plan is not None:
+            sys.argv = [sys.argv[0], *plan.argv]  # the reserved dir, named for Hydra
+        app()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the line short
+        print(sweepdir.interrupted(plan, argv), file=sys.stderr, flush=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from . import config, results, train
 
 # modules that only launch, check, store or show runs: editing them does not change any number
 # (patterns: every figures*/report* module of the report side counts as display code)
-NOT_ENGINE = ("__main__.py", "cli.py", "cache.py", "results.py", "collect.py", "callbacks.py",
+NOT_ENGINE = ("__main__.py", "cli.py", "sweepdir.py", "cache.py", "results.py", "collect.py", "callbacks.py",
               "report*.py", "figures*.py", "bench*.py")
 
 MAGIC = b"rnnexp-cache 1"  # format of an entry's header; another format is another store

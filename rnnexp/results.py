@@ -120,8 +120,47 @@ def with_config(df: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
     return pd.concat([conf, df], axis=1)
 
 
-def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], columns: dict[str, Any], meta: dict) -> None:
+class DifferentRun(ValueError):
+    """``write_run`` found, in its folder, a completed run it cannot show to be of the same configuration."""
+
+
+def check_same_run(out_dir: Path, columns: dict[str, Any]) -> None:
+    """Raise ``DifferentRun`` unless ``out_dir`` holds no ``run.json`` or a run of exactly ``columns``.
+
+    The last guard against one command's job overwriting another's finished result (two sweeps
+    in one folder): a run is replaced only by a run of the same configuration (a resumed or forced
+    re-run). A run whose files cannot be read is not replaced either: nothing says what it holds.
+    """
     out_dir = Path(out_dir)
+    if not (out_dir / MARKER).exists():
+        return
+    try:
+        meta, tables = read_run(out_dir)
+    except CorruptRun as e:
+        raise DifferentRun(f"{out_dir / e.file} {e.why}, so this job will not replace the run there: "
+                           "move the folder away to run it") from None
+    keys = meta["config_columns"]
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise DifferentRun(f"{out_dir / MARKER} does not list its config columns, so this job will not replace "
+                           "the run there: move the folder away to run it")
+    old = tables["summary"]
+    new = pd.read_csv(io.StringIO(with_config(pd.DataFrame(index=[0]), columns).to_csv(index=False)))
+    differ = [k for k in dict.fromkeys(keys + list(columns))
+              if k not in keys or k not in columns or k not in old.columns
+              or old[k].iloc[:1].to_csv(index=False) != new[k].to_csv(index=False)]  # as read from the CSV
+    if differ:
+        k = differ[0]
+        was = f"{k}={old[k].iloc[0]}" if k in keys and k in old.columns else f"no {k}"
+        now = f"{k}={columns[k]}" if k in columns else f"no {k}"
+        raise DifferentRun(f"{out_dir} holds a finished run of another configuration ({was}; this job: {now}): "
+                           "it is not replaced; give this job a folder of its own")
+
+
+def write_run(out_dir: Path, tables: dict[str, pd.DataFrame], columns: dict[str, Any], meta: dict) -> None:
+    """Write a run's tables, then ``run.json`` (which marks it complete); ``DifferentRun``, with
+    nothing written, if the folder holds a finished run of another configuration."""
+    out_dir = Path(out_dir)
+    check_same_run(out_dir, columns)
     out_dir.mkdir(parents=True, exist_ok=True)
     sha256 = {f"{name}.csv": write_table(with_config(tables[name], columns), out_dir / f"{name}.csv")
               for name in TABLES}
