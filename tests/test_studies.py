@@ -30,6 +30,8 @@ def test_order_preset(tmp_path):
     assert (sweep / "figures" / "seed_metric.png").is_file() and (sweep / "figures" / "epoch_curves.png").is_file()
     table = pd.read_csv(sweep / "report_seed_metric.csv")
     assert "all-zeros predictor (8 bits, either order)" in set(table["configuration"])
+    assert {"model=rnn, order=msb, train_set=per_replica", "model=rnn, order=msb, train_set=shared"} <= \
+        set(table["configuration"])  # both data protocols side by side (experiments/order/README.md)
 
 
 def test_classic_preset(tmp_path):
