@@ -68,6 +68,8 @@ class Config:
     batch: int = 32  # problems per step (1 = the seeds' per-sample SGD)
     steps: int = 1000  # training steps (ignored when epochs is set)
     train_size: int = 0  # 0: fresh random problems every step; N: a fixed set of N problems
+    train_set: str = "per_replica"  # per_replica: each replica draws its own fixed set; shared: one set,
+    #   drawn from its own generator of seed, for every replica (seed 001's protocol; needs train_size > 0)
     epochs: Optional[int] = None  # passes over the fixed set (needs train_size > 0)
     replicas: int = 10  # independent models trained at once, vectorised
     seed: int = 0  # replica r uses SeedSequence(seed).spawn(replicas)[r]
@@ -129,6 +131,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "batch": (lambda v: v >= 1, "an integer >= 1"),
     "steps": (lambda v: v >= 1, "an integer >= 1"),
     "train_size": (lambda v: v >= 0, "0 (fresh problems every step) or an integer >= 1"),
+    "train_set": _choice(data.TRAIN_SETS),
     "epochs": (lambda v: v is None or v >= 1, "null or an integer >= 1"),
     "replicas": (lambda v: v >= 1, "an integer >= 1"),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
@@ -183,6 +186,8 @@ def check(cfg) -> None:
     train_size, batch, epochs = _select(cfg, "train_size"), _select(cfg, "batch"), _select(cfg, "epochs")
     if epochs is not None and train_size == 0:
         raise ConfigError(f"epochs={epochs} needs a fixed training set: also set train_size to an integer >= 1")
+    if _select(cfg, "train_set") == "shared" and train_size == 0:
+        raise ConfigError("train_set=shared needs a fixed training set: also set train_size to an integer >= 1")
     if train_size and train_size % batch:
         raise ConfigError(f"train_size={train_size} is not allowed: it must be a multiple of batch={batch}")
 

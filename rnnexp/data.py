@@ -18,6 +18,18 @@ ORDERS = ("lsb", "msb")
 EXHAUSTIVE_MAX_BITS = 9  # at most 2**16 = 65,536 problems: evaluate on all of them
 HELDOUT_SIZE = 10_000
 HELDOUT_SEED = 20_260_001  # fixed: every run at a given length is scored on the same problems
+TRAIN_SETS = ("per_replica", "shared")  # who draws a fixed training set: each replica, or one for all
+SHARED_SET_TAG = 20_260_013  # mixed with the run's seed for the shared training set's own generator
+
+
+def shared_set_rng(seed: int) -> np.random.Generator:
+    """The generator of the training set every replica shares (``train_set=shared``).
+
+    Seeded from ``[SHARED_SET_TAG, seed]``: a stream of its own, apart from every replica's init and
+    data streams (``SeedSequence(seed)``'s children, ``train.replica_rngs``) and from the held-out
+    set, so the set depends on ``seed`` only, never on the replicas or how many run.
+    """
+    return np.random.default_rng([SHARED_SET_TAG, seed])
 
 
 def sample_operands(rng: np.random.Generator, shape: tuple[int, ...], bits: int) -> np.ndarray:
@@ -93,17 +105,31 @@ class Batches:
 
     ``train_size == 0``: a fresh random batch every step. ``train_size == N``: each replica draws a
     fixed set of N problems once and iterates over it in the same order every epoch (seed 001).
+    With ``shared_rng`` the fixed set is drawn once from that generator instead and every replica
+    trains on it (seed 001's own protocol: one data file, only the init varies); it is kept once,
+    ``train_x: (T, N, 2)``, and broadcast over the replicas (a view, never R copies).
     Fresh batches are drawn a chunk of steps at a time; the chunk length depends only on the
     sequence length and batch size, so a replica's stream never depends on how many replicas run.
     """
 
-    def __init__(self, rngs: list[np.random.Generator], bits: int, order: str, batch: int, train_size: int = 0):
+    def __init__(self, rngs: list[np.random.Generator], bits: int, order: str, batch: int, train_size: int = 0,
+                 shared_rng: np.random.Generator | None = None):
+        if shared_rng is not None and not train_size:
+            raise ValueError("a shared training set needs train_size >= 1 (fresh batches are per replica)")
         self.rngs, self.bits, self.order, self.batch = rngs, bits, order, batch
         self.train_size = train_size
+        self.shared = shared_rng is not None
         self.chunk = int(np.clip(2**16 // (bits * batch), 1, 64))
         self._buf: tuple[np.ndarray, np.ndarray] | None = None
         self._pos = 0
-        if train_size:
+        if self.shared:
+            a = sample_operands(shared_rng, (train_size,), bits)  # (N, bits)
+            b = sample_operands(shared_rng, (train_size,), bits)
+            self.train_x, self.train_y = encode(a, b, order)  # (T, N, 2), (T, N): one copy for every replica
+            # read-only: nothing may change the replicas' common data, and metrics.evaluate keeps the
+            # prefix tree it builds for the epoch loss (the set is scored once per epoch)
+            self.train_x.flags.writeable = self.train_y.flags.writeable = False
+        elif train_size:
             a, b = self._draw((train_size,))  # (R, N, bits) each
             self.train_x, self.train_y = encode(a, b, order)  # (T, R, N, 2), (T, R, N)
 
@@ -116,9 +142,18 @@ class Batches:
         """Fixed-set batch for 0-based ``step``: ``x: (T, R, B, 2)``, ``y: (T, R, B)``."""
         lo = step * self.batch % self.train_size
         if lo + self.batch <= self.train_size:  # a view, no copy
-            return self.train_x[:, :, lo : lo + self.batch], self.train_y[:, :, lo : lo + self.batch]
-        idx = (lo + np.arange(self.batch)) % self.train_size  # wraps around the end of the set
-        return self.train_x[:, :, idx], self.train_y[:, :, idx]
+            return self.problems(slice(lo, lo + self.batch))
+        return self.problems((lo + np.arange(self.batch)) % self.train_size)  # wraps around the end of the set
+
+    def problems(self, which) -> tuple[np.ndarray, np.ndarray]:
+        """Fixed-set problems ``which`` (a slice or indices) of every replica: ``x: (T, R, n, 2)``,
+        ``y: (T, R, n)``; for a shared set a read-only broadcast view over the replicas."""
+        if not self.shared:
+            return self.train_x[:, :, which], self.train_y[:, :, which]
+        x, y = self.train_x[:, which], self.train_y[:, which]  # (T, n, 2), (T, n)
+        R = len(self.rngs)
+        return (np.broadcast_to(x[:, None], (x.shape[0], R) + x.shape[1:]),
+                np.broadcast_to(y[:, None], (y.shape[0], R) + y.shape[1:]))
 
     def next(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """The batch for 0-based training ``step`` (fresh batches must be asked for in order)."""

@@ -45,7 +45,8 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
     spec = config.net_spec(cfg)
     init_rngs, data_rngs = replica_rngs(cfg.seed, ids)
     params = network.init_params(spec, init_rngs)
-    batches = data.Batches(data_rngs, cfg.bits, cfg.order, cfg.batch, cfg.train_size)
+    shared = data.shared_set_rng(cfg.seed) if cfg.train_set == "shared" else None  # one set for every replica
+    batches = data.Batches(data_rngs, cfg.bits, cfg.order, cfg.batch, cfg.train_size, shared)
     ex, ey = data.eval_set(cfg.bits, cfg.order)
     opt = optim.make(cfg.optimizer.name, params, momentum=cfg.optimizer.momentum, beta1=cfg.optimizer.beta1,
                      beta2=cfg.optimizer.beta2, eps=cfg.optimizer.eps)
@@ -164,9 +165,10 @@ def _score_length(spec, params, ids, bits: int, order: str, ev=None) -> pd.DataF
 
 
 def _seed001_metric(spec, params, batches) -> np.ndarray:
-    n = min(SEED001_EVAL, batches.train_size)
-    z, _ = network.forward(spec, params, batches.train_x[:, :, :n])
-    return metrics.seed001_accuracy(network.predict(spec, z), batches.train_y[:, :, :n])
+    """Seed 001's metric on each replica's first 1,000 training problems (its own or the shared set's)."""
+    x, y = batches.problems(slice(0, SEED001_EVAL))  # (T, R, n, 2), (T, R, n)
+    z, _ = network.forward(spec, params, x)
+    return metrics.seed001_accuracy(network.predict(spec, z), y)
 
 
 def run(cfg, out_dir, base_dir=None) -> Result:

@@ -14,9 +14,11 @@ pytestmark = pytest.mark.slow
 def test_order_preset(tmp_path):
     sweep = run_preset(tmp_path, "order", "train_size=400", "eval_every=400", "epochs=2", "replicas=2")
     s, h = pd.read_csv(sweep / "summary.csv"), pd.read_csv(sweep / "history.csv")
-    arms = s.drop_duplicates("job").set_index(["model", "order"])["bptt.truncate"]
-    assert sorted(arms.index) == [("birnn", "msb"), ("rnn", "lsb"), ("rnn", "msb")]
-    assert arms[("rnn", "lsb")] == 2 and arms[("rnn", "msb")] == 2 and np.isnan(arms[("birnn", "msb")])
+    arms = s.drop_duplicates("job").set_index(["model", "order", "train_set"])["bptt.truncate"]
+    assert sorted(arms.index) == [("birnn", "msb", "per_replica"), ("rnn", "lsb", "per_replica"),
+                                  ("rnn", "msb", "per_replica"), ("rnn", "msb", "shared")]
+    assert arms[("rnn", "lsb", "per_replica")] == 2 and arms[("rnn", "msb", "per_replica")] == 2
+    assert arms[("rnn", "msb", "shared")] == 2 and np.isnan(arms[("birnn", "msb", "per_replica")])
     assert (s["hidden"] == 16).all() and (~s["bias"]).all() and (s["loss"] == "softmax").all()
     assert (s["lr_schedule"] == "halve_on_rise").all() and (s["time_reduction"] == "sum").all()
     assert s["seed_acc"].between(0, 1).all()
@@ -28,6 +30,8 @@ def test_order_preset(tmp_path):
     assert (sweep / "figures" / "seed_metric.png").is_file() and (sweep / "figures" / "epoch_curves.png").is_file()
     table = pd.read_csv(sweep / "report_seed_metric.csv")
     assert "all-zeros predictor (8 bits, either order)" in set(table["configuration"])
+    assert {"model=rnn, order=msb, train_set=per_replica", "model=rnn, order=msb, train_set=shared"} <= \
+        set(table["configuration"])  # both data protocols side by side (experiments/order/README.md)
 
 
 def test_classic_preset(tmp_path):
