@@ -236,7 +236,8 @@ def _check_types(cfg, model: Optional[str]) -> None:
         name = OVERRIDE_NAME.get(key, key)
         what = allowed(key) or {int: "an integer", float: "a number", bool: "true or false"}.get(t, "a text")
         if problem == "finite":
-            what = what.replace("a number", "a finite number", 1) if "a number" in what else f"a finite number, {what}"
+            what = what if "finite" in what else what.replace("a number", "a finite number", 1) \
+                if "a number" in what else f"a finite number, {what}"
         elif problem == "int64":
             what = f"{what}, at most {INT_MAX} (2**63 - 1)"
         shown = repr(value) if isinstance(value, str) and t is not str else _show(value)

@@ -45,7 +45,7 @@ EVAL_FACTOR = 14  # bytes per element of bits x piece x R x H x (G + S) x layers
 EVAL_PIECE = 2**15  # metrics.evaluate's max_elems: nodes x R x width per piece
 FACTOR = 2.0  # the estimate is at least the measured peak and at most FACTOR times it
 MARGIN = 0.10  # of the available memory kept free: the interpreter, libraries, other programs
-GB = 1e9
+WORKER = 100e6  # a worker process's interpreter and libraries (ru_maxrss after importing rnnexp: 83 MB)
 
 
 @dataclass
@@ -179,23 +179,33 @@ def describe(cfg) -> str:
     return " ".join(parts)
 
 
+# what each part grows with, named in a refusal
+GROWS = {"a training step": "replicas x batch x bits x hidden x layers", "an evaluation": "replicas x hidden x layers",
+         "parameters and optimizer state": "replicas x hidden^2 x layers", "training data": "replicas x batch (or train_size) x bits",
+         "evaluation sets": "bits and eval_bits", "recorded tables": "steps / eval_every x replicas x bits"}
+
+
 def human(n: float) -> str:
+    if n >= 1e15:
+        return f"{n / 1e12:,.0f} TB"
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n / 1e3:.1f} kB"
 
 
-def check(cfg, jobs: int = 1, free: Optional[tuple[int, str]] = None) -> Estimate:
-    """Raise ``config.ConfigError`` (one line) if ``cfg`` would not fit in memory; ``jobs``
-    trainings like it run at once (a parallel sweep). ``cfg`` has passed ``config.check``."""
+def check(cfg, jobs: int = 1, free: Optional[tuple[int, str]] = None, worker: bool = False) -> Estimate:
+    """Raise ``config.ConfigError`` (one line) if ``cfg`` would not fit in memory (``free``: bytes
+    available and where that number comes from; default ``available()``). ``jobs`` trainings like
+    it run at once, each in a new ``worker`` process when true (a sweep's jobs: the interpreter and
+    libraries, ``WORKER``, come on top). ``cfg`` has passed ``config.check``."""
     est = estimate(cfg)
     have, source = available() if free is None else free
-    budget = have * (1 - MARGIN)
-    if est.total * jobs > budget:
-        times = f"{jobs} jobs at once x " if jobs > 1 else ""
+    need = jobs * (est.total + (WORKER if worker else 0))
+    if need > have * (1 - MARGIN):
+        times = f"{jobs} jobs at once, each " if jobs > 1 else ""
         raise config.ConfigError(
-            f"{describe(cfg)} would not fit in memory: a training needs about {times}{human(est.total)} "
-            f"(most for {est.largest}), {human(have)} is available ({source}, {MARGIN:.0%} kept free); "
-            f"use smaller sizes")
+            f"{describe(cfg)} would not fit in memory: {times}about {human(need / jobs)} "
+            f"(most for {est.largest}: {GROWS[est.largest]}), {human(have)} is available "
+            f"({source}; {MARGIN:.0%} of it is kept free)")
     return est
