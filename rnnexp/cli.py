@@ -2,8 +2,11 @@
 
 Hydra reports a bad override from inside a job, with a traceback, and in a sweep only after
 other jobs have trained. ``precheck`` composes every configuration the command would run (every
-combination of a sweep) with Hydra's own compose API, applies ``config.check`` to each, and turns
-the first problem into one line: what was wrong and what is allowed.
+combination of a sweep) with Hydra's own compose API, applies ``config.check`` to each, checks
+that each fits in memory (``memory.check``; a parallel sweep's jobs together) and that the run or
+sweep dir and every ``cache_dir`` can be written, and turns the first problem into one line: what
+was wrong and what is allowed. Overrides Hydra cannot parse are explained one by one
+(``explain_syntax``).
 """
 from __future__ import annotations
 
@@ -209,7 +212,10 @@ def folder_problem(path: str) -> Optional[str]:
 def check_folders(combo_cfgs, hydra_cfg, multirun: bool) -> None:
     """The run (or sweep) dir and every ``cache_dir`` must be folders rnnexp can write into."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    folders = {key: hydra_cfg.hydra.sweep.dir if multirun else hydra_cfg.hydra.run.dir}
+    try:
+        folders = {key: hydra_cfg.hydra.sweep.dir if multirun else hydra_cfg.hydra.run.dir}
+    except OmegaConfBaseException:  # it names a resolver Hydra registers only when it starts
+        folders = {}
     folders.update({f"cache_dir={c.cache_dir}": c.cache_dir for c in combo_cfgs})
     for name, path in folders.items():
         problem = folder_problem(str(path))
@@ -255,7 +261,7 @@ def precheck(argv: list[str]) -> None:
     if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
         return
     overrides = [o for o in args.overrides if not o.lstrip("+~").startswith("hydra")]
-    combinations(args.overrides, False if not args.multirun else True)  # syntax errors first
+    combinations(args.overrides, args.multirun)  # syntax errors first (Hydra's own overrides too)
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config.conf_dir()), version_base="1.3"):
         check_launcher(args.overrides)
@@ -280,7 +286,6 @@ def precheck(argv: list[str]) -> None:
         check_memory(cfgs, args.multirun, hydra_cfg.hydra.get("launcher"))
         check_folders(cfgs, hydra_cfg, args.multirun)
     GlobalHydra.instance().clear()
-
 
 
 def run_precheck(argv: list[str] | None = None) -> None:
