@@ -39,7 +39,7 @@ STATES = {"lstm": 2}  # state arrays carried per layer (h, and c for an LSTM)
 # arrays: forward cache, BPTT and the profile, the previous step's cache): measured with tracemalloc
 # (tests/test_memory.py), then raised to cover the growth of the resident memory (ru_maxrss, which
 # also counts BLAS/LAPACK buffers and the allocator's slack) at hidden 256, batch 256, 10 replicas
-STEP_FACTOR = {"rnn": 70, "birnn": 62, "gru": 185, "lstm": 290}
+STEP_FACTOR = {"rnn": 70, "birnn": 62, "gru": 195, "lstm": 290}
 STEP_PARAM_COPIES = 6  # R x P float64 arrays a step adds: gradients, packed copies, the update's
 OPTIMIZER_STATE = {"adam": 2}  # R x P arrays an optimizer keeps (Adam's two moments; SGD: momentum)
 TABLE_ROW = 160  # bytes per recorded table row, config columns and the final concatenation included
