@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import math
+import numbers
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from . import activations, data, gradients, init, losses, models, network, optim
 from .models import ModelConf  # name, layers; a model's own settings extend it (rnnexp/models)
@@ -78,6 +83,13 @@ class Config:
     cache_dir: str = "runs/.cache"  # where finished trainings are stored (relative: to the launch dir)
     eval_bits: List[int] = field(default_factory=list)  # also score the final model at these lengths
 
+    def __post_init__(self):
+        """The Python API checks like the command line: ``Config(hidden=0)`` raises the same
+        one-line ``ConfigError``. A group may be given by its option name (``clip="norm"``,
+        ``model="lstm"``); a model's settings always get the model's own ``Conf``."""
+        _expand_shorthands(self)
+        check(self)
+
 
 def register() -> None:
     cs = ConfigStore.instance()
@@ -97,6 +109,24 @@ def conf_dir() -> Path:
 
 class ConfigError(ValueError):
     """A setting that is not allowed; the message is one line."""
+
+
+GROUPS = {"init": InitConf, "clip": ClipConf, "optimizer": OptimizerConf}  # chosen by option name
+
+
+def _expand_shorthands(cfg: "Config") -> None:
+    """``clip="norm"`` -> ``ClipConf(name="norm")`` (init, optimizer, model alike); a model given as
+    a plain ``ModelConf`` (or by name) gets its own ``Conf``, so its own settings have their defaults."""
+    for group, cls in GROUPS.items():
+        if isinstance(getattr(cfg, group), str):
+            setattr(cfg, group, cls(name=getattr(cfg, group)))
+    model = cfg.model
+    if isinstance(model, str) and model in models.names():
+        cfg.model = models.conf_class(model)(name=model)
+    elif isinstance(model, ModelConf) and model.name in models.names() \
+            and not isinstance(model, models.conf_class(model.name)):
+        common = {f.name: getattr(model, f.name) for f in dataclasses.fields(ModelConf)}
+        cfg.model = models.conf_class(model.name)(**common)
 
 
 def _choice(values) -> tuple[Callable[[Any], bool], str]:
@@ -148,6 +178,75 @@ RUNTIME = ("cache", "cache_dir")
 OVERRIDE_NAME = {"model.name": "model", "init.name": "init", "clip.name": "clip", "optimizer.name": "optimizer"}
 
 
+INT_MAX = 2**63 - 1  # integer settings end up in int64 arrays and table columns
+
+
+@functools.lru_cache(maxsize=None)
+def setting_types(model: Optional[str] = None) -> dict[str, Any]:
+    """Every leaf setting of the schema (``model``'s own settings included) -> its declared type.
+
+    ``check`` holds every value to its type; in particular every ``float`` setting must be finite
+    and every ``int`` setting must fit in int64, whatever its own rule says.
+    """
+    out: dict[str, Any] = {}
+
+    def walk(cls, prefix):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            t = hints[f.name]
+            if cls is Config and f.name == "model":
+                t = models.conf_class(model) if model in models.names() else ModelConf
+            if dataclasses.is_dataclass(t):
+                walk(t, f"{prefix}{f.name}.")
+            else:
+                out[f"{prefix}{f.name}"] = t
+
+    walk(Config, "")
+    return out
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _type_ok(t, v) -> Optional[str]:
+    """None if ``v`` is a value of type ``t``, else what is wrong: "type", "finite" or "int64"."""
+    if typing.get_origin(t) is typing.Union:  # Optional[int]
+        return None if v is None else _type_ok(next(a for a in typing.get_args(t) if a is not type(None)), v)
+    if typing.get_origin(t) in (list, List):
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+            return "type"
+        return next((p for p in (_type_ok(typing.get_args(t)[0], x) for x in v) if p), None)
+    if t is bool:
+        return None if isinstance(v, bool) else "type"
+    if t is int:
+        return "type" if not _is_int(v) else None if -INT_MAX - 1 <= v <= INT_MAX else "int64"
+    if t is float:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            return "type"
+        return None if math.isfinite(v) else "finite"
+    if t is str:
+        return None if isinstance(v, str) else "type"
+    return None
+
+
+def _check_types(cfg, model: Optional[str]) -> None:
+    for key, t in setting_types(model).items():
+        value = _select(cfg, key)
+        problem = _type_ok(t, value)
+        if problem is None:
+            continue
+        name = OVERRIDE_NAME.get(key, key)
+        what = allowed(key) or {int: "an integer", float: "a number", bool: "true or false"}.get(t, "a text")
+        if problem == "finite":
+            what = what if "finite" in what else what.replace("a number", "a finite number", 1) \
+                if "a number" in what else f"a finite number, {what}"
+        elif problem == "int64":
+            what = f"{what}, at most {INT_MAX} (2**63 - 1)"
+        shown = repr(value) if isinstance(value, str) and t is not str else _show(value)
+        raise ConfigError(f"{name}={shown} is not allowed: {name} must be {what}")
+
+
 def allowed(key: str) -> Optional[str]:
     """What is allowed for a setting (by its config key), if there is a rule for it."""
     rule = RULES.get(key) or RULES.get(f"{key}.name")
@@ -158,10 +257,30 @@ def allowed(key: str) -> Optional[str]:
     return rule[1] if rule else None
 
 
+def select(cfg, key: str):
+    """The value of a dotted setting of a ``Config`` or ``DictConfig`` (``check`` it first)."""
+    return _select(cfg, key)
+
+
 def _select(cfg, key: str):
-    node = cfg
-    for part in key.split("."):
-        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    """The value of a dotted setting; a missing one is a ``ConfigError`` (``~hidden``, or a
+    group replaced by something without settings, e.g. ``Config(bptt=3)``). A model's own setting
+    missing from a plain ``ModelConf`` has its ``Conf``'s default."""
+    node, parts = cfg, key.split(".")
+    for i, part in enumerate(parts):
+        try:
+            node = node[part] if isinstance(node, (dict, DictConfig)) else getattr(node, part)
+        except (AttributeError, KeyError, TypeError, OmegaConfBaseException):
+            group = ".".join(parts[:i])
+            if group == "model" and isinstance(node, ModelConf) and node.name in models.names():
+                return getattr(models.conf_class(node.name), part)  # the dataclass default
+            if group and not isinstance(node, (dict, DictConfig)) and not dataclasses.is_dataclass(node):
+                name = OVERRIDE_NAME.get(f"{group}.name", group)
+                what = allowed(group) or "a group of settings (" + ", ".join(
+                    k for k in setting_types() if k.startswith(f"{group}.")) + ")"
+                raise ConfigError(f"{name}={_show(node)} is not allowed: {name} must be {what}") from None
+            raise ConfigError(f"{key} has no value: every setting needs one (it cannot be deleted); "
+                              f"see python -m rnnexp --help") from None
     return node
 
 
@@ -177,8 +296,12 @@ def check(cfg) -> None:
             near = difflib.get_close_matches(extra[0], known, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise ConfigError(f"{extra[0]}: there is no such setting{hint}; see python -m rnnexp --help")
+    else:
+        _check_attributes(cfg)
+    name = _select(cfg, "model.name")
+    _check_types(cfg, name if isinstance(name, str) and name in models.names() else None)
     _apply(RULES, cfg)
-    module = models.get(_select(cfg, "model.name"))  # a model may add rules for its own settings
+    module = models.get(name)  # a model may add rules for its own settings
     _apply(getattr(module, "RULES", {}), cfg)
     problem = module.check(lambda key: _select(cfg, key)) if hasattr(module, "check") else None
     if problem:
@@ -190,6 +313,23 @@ def check(cfg) -> None:
         raise ConfigError("train_set=shared needs a fixed training set: also set train_size to an integer >= 1")
     if train_size and train_size % batch:
         raise ConfigError(f"train_size={train_size} is not allowed: it must be a multiple of batch={batch}")
+    if effective_steps(cfg) > INT_MAX:
+        raise ConfigError(f"epochs={epochs} with train_size={train_size} and batch={batch} is not allowed: "
+                          f"epochs * train_size / batch (training steps) must be at most {INT_MAX} (2**63 - 1)")
+
+
+def _check_attributes(cfg) -> None:
+    """A plain ``Config`` has no setting its schema does not name (``cfg.hiden = 4`` is a typo)."""
+    name = getattr(getattr(cfg, "model", None), "name", None)
+    known = list(setting_types(name if name in models.names() else None))
+    for prefix, node in [("", cfg)] + [(f"{f.name}.", getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+                                       if dataclasses.is_dataclass(getattr(cfg, f.name))]:
+        fields = {f.name for f in dataclasses.fields(node)}
+        for attr in sorted(set(vars(node)) - fields):
+            key = f"{prefix}{attr}"
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise ConfigError(f"{key}: there is no such setting{hint}; see python -m rnnexp --help")
 
 
 def _apply(rules, cfg) -> None:

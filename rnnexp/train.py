@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import config, data, gradients, metrics, network, optim
+from . import config, data, gradients, memory, metrics, network, optim
 
 SEED001_EVAL = 1000  # seed 001 scored its metric on the first 1,000 training problems
 
@@ -38,7 +38,13 @@ def replica_rngs(seed: int, replica_ids) -> tuple[list, list]:
 
 
 def train(cfg: config.Config, replica_ids=None) -> Result:
-    """Train; ``replica_ids`` picks which replicas of the seed to train (default ``range(replicas)``)."""
+    """Train; ``replica_ids`` picks which replicas of the seed to train (default ``range(replicas)``).
+
+    ``cfg`` is checked first, like on the command line (``config.ConfigError``, one line): a plain
+    ``Config`` may have been changed since it was made, and it must fit in memory.
+    """
+    config.check(cfg)
+    memory.check(cfg)
     t0 = time.perf_counter()
     ids = np.arange(cfg.replicas) if replica_ids is None else np.asarray(replica_ids)
     R = len(ids)

@@ -70,7 +70,59 @@ BAD = {
     "bptt.truncate=abc": "bptt.truncate must be null (full BPTT) or an integer >= 0",
     "epochs=1.5": "epochs must be null or an integer >= 1",
     "hydra/launcher=bogus": "hydra/launcher must be one of",
+    # every float setting is finite (one check over the schema's float fields, models' own included)
+    "lr=inf": "lr=inf is not allowed: lr must be a finite number > 0",
+    "lr=1e309": "lr=inf is not allowed: lr must be a finite number > 0",
+    "lr=-inf": "lr must be a finite number > 0",
+    "lr=nan": "lr must be a finite number > 0",
+    "init.scale=inf": "init.scale must be a finite number >= 0",
+    "init.input_scale=1e309": "init.input_scale must be a finite number > 0",
+    "optimizer.eps=inf": "optimizer.eps must be a finite number > 0",
+    "clip.threshold=inf": "clip.threshold must be a finite number > 0",
+    "optimizer.momentum=-inf": "optimizer.momentum must be a finite number in [0, 1)",
+    "optimizer.beta2=nan": "optimizer.beta2 must be a finite number in [0, 1)",
+    # integers stay within int64 (numpy arrays and table columns), sizes within memory
+    "steps=100000000000000000000": "steps must be an integer >= 1, at most 9223372036854775807",
+    "seed=9223372036854775808": "seed must be an integer >= 0, at most 9223372036854775807",
+    "eval_every=100000000000000000000": "eval_every must be an integer >= 1, at most",
+    "bptt.truncate=100000000000000000000": "bptt.truncate must be null (full BPTT) or an integer >= 0, at most",
+    "hidden=1000000000": "hidden=1000000000 replicas=10 batch=32 bits=8 would not fit in memory",
+    "replicas=10000000": "replicas=10000000 batch=32 bits=8 would not fit in memory",
+    "batch=1000000000": "batch=1000000000 bits=8 would not fit in memory",
+    "model.layers=1000000": "model.layers=1000000 hidden=16 replicas=10 batch=32 bits=8 would not fit in memory",
+    "train_size=1000000000000": "train_size=1000000000000 would not fit in memory",
+    # overrides Hydra cannot read, or that remove a setting
+    "~hidden": "~hidden is not allowed: a setting cannot be deleted, only changed (e.g. hidden=16)",
+    "model=": "model= is not allowed: model must be one of birnn, gru, lstm, rnn",
+    "hidden=\uff18": "hidden=\\uff18 is not allowed: U+FF18 FULLWIDTH DIGIT EIGHT is not an ASCII digit; write hidden=8",
+    "hid\u200bden=8": "contains an invisible character (U+200B ZERO WIDTH SPACE)",
+    "hidden=8\u200b": "contains an invisible character (U+200B ZERO WIDTH SPACE)",
+    "cache_dir=/tmp/r\u00e9sum\u00e9": "outside quotes an override is ASCII only; quote the value",
+    "hidden": "hidden has no value: write hidden=VALUE (e.g. hidden=16)",
+    "hidden==4": "hidden==4 is not allowed: write one '=' between the setting and its value, e.g. hidden=4",
+    "hidden=4,": "hidden=4, ends with a comma",
+    "eval_bits=[16,32": "eval_bits=[16,32 is not allowed: a '[' is not closed",
+    "=4": "=4 names no setting: write SETTING=VALUE",
+    # folders rnnexp must write into (a file, or a place nobody may write to, root included)
+    "hydra.run.dir=/proc/rnnexp-run": "hydra.run.dir must be a folder rnnexp can write into (cannot write into /proc",
+    f"hydra.run.dir={ROOT / 'README.md'}": "hydra.run.dir must be a folder rnnexp can write into (",
+    "cache_dir=/proc/rnnexp-cache": "cache_dir must be a folder rnnexp can write into (cannot write into /proc",
+    "cache_dir=/sys/rnnexp-cache": "cache_dir must be a folder rnnexp can write into (cannot write into /sys",
+    f"cache_dir={ROOT / 'README.md'}/cache": "README.md is a file, not a folder",
 }
+
+# several overrides -> words the one-line message must contain
+BAD_COMMANDS = [
+    (["-m", "lr=interval(0.1,1)"], "lr=interval(0.1,1) is not allowed: the basic sweeper runs lists of values"),
+    (["-m", "hidden=4,"], "hidden=4, ends with a comma"),
+    (["-m", "lr=0.1,inf"], "lr=inf is not allowed: lr must be a finite number > 0"),
+    (["-m", "clip=norm", "clip.threshold=1,1e309"], "clip.threshold must be a finite number > 0"),
+    (["model=lstm", "model.forget_bias=inf"], "model.forget_bias=inf is not allowed: model.forget_bias must be a finite number"),
+    (["-m", "hidden=4,1000000000"], "hidden=1000000000 replicas=10 batch=32 bits=8 would not fit in memory"),
+    (["-m", "seed=0,1", f"hydra.sweep.dir={ROOT / 'README.md'}"], "hydra.sweep.dir must be a folder rnnexp can write into"),
+    (["-m", "seed=0,1", "hydra.sweep.dir=/proc/rnnexp-sweep"], "hydra.sweep.dir must be a folder rnnexp can write into"),
+    (["-m", "seed=0,1", "cache_dir=/proc/rnnexp-cache,/tmp"], "cache_dir=/proc/rnnexp-cache is not allowed"),
+]
 
 
 @pytest.mark.parametrize("override,message", BAD.items())
@@ -79,6 +131,70 @@ def test_bad_override_is_one_clear_line(override, message):
         cli.precheck([override])
     assert message in str(e.value)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("argv,message", BAD_COMMANDS, ids=[" ".join(a) for a, _ in BAD_COMMANDS])
+def test_bad_command_is_one_clear_line(argv, message):
+    with pytest.raises(cli.UsageError) as e:
+        cli.precheck(argv)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a mode 0500 folder (tested with /proc and /sys)")
+def test_a_read_only_folder_is_refused(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    for argv in ([f"cache_dir={ro}/cache"], [f"hydra.run.dir={ro}/run"], ["-m", "seed=0,1", f"hydra.sweep.dir={ro}"]):
+        with pytest.raises(cli.UsageError, match="must be a folder rnnexp can write into .*Permission denied"):
+            cli.precheck(argv)
+
+
+def test_checking_the_folders_writes_nothing(tmp_path):
+    cli.precheck([f"cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/run"])
+    cli.precheck(["-m", "seed=0,1", f"cache_dir={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep"])
+    assert list(tmp_path.iterdir()) == []
+
+
+# the Python API: config.Config(...) and train.train say what the command line says
+API = [({"hidden": 0}, "hidden=0"), ({"lr": float("inf")}, "lr=inf"), ({"clip": "bogus"}, "clip=bogus"),
+       ({"model": "transformer"}, "model=transformer"), ({"init": config.InitConf(scale=float("inf"))}, "init.scale=inf"),
+       ({"seed": 2**63}, f"seed={2**63}"), ({"epochs": 3}, "epochs=3"), ({"train_size": 10}, "train_size=10")]
+
+
+@pytest.mark.parametrize("kw,override", API, ids=[o for _, o in API])
+def test_the_python_api_refuses_what_the_command_line_refuses(kw, override):
+    with pytest.raises(cli.UsageError) as cli_error:
+        cli.precheck([override])
+    with pytest.raises(config.ConfigError) as api_error:
+        config.Config(**kw)
+    assert str(api_error.value) == str(cli_error.value)
+
+
+def test_train_checks_a_changed_config_before_any_work(monkeypatch):
+    from rnnexp import train
+
+    monkeypatch.setattr(train.network, "init_params", lambda *a: pytest.fail("training started"))
+    cfg = config.Config()
+    cfg.hidden = 0  # changed after it was made: train.train checks again
+    with pytest.raises(config.ConfigError, match="^hidden=0 is not allowed: hidden must be an integer >= 1$"):
+        train.train(cfg)
+    cfg.hidden, cfg.clip = 16, 5
+    with pytest.raises(config.ConfigError, match="^clip=5 is not allowed: clip must be one of none, norm, value$"):
+        train.train(cfg)
+    cfg.clip, cfg.replicas = config.ClipConf(), 10**7
+    with pytest.raises(config.ConfigError, match="would not fit in memory"):
+        train.train(cfg)
+
+
+def test_the_python_api_takes_a_group_by_its_option_name():
+    c = config.Config(clip="norm", init="orthogonal", optimizer="sgd", model="lstm")
+    assert c.clip == config.ClipConf(name="norm") and c.init == config.InitConf(name="orthogonal")
+    assert c.optimizer == config.OptimizerConf(name="sgd")
+    assert c.model == models.conf_class("lstm")(name="lstm")  # the model's own settings, with defaults
+    assert config.Config(model=models.ModelConf(name="lstm", layers=2)).model.forget_bias == 1.0
+    with pytest.raises(config.ConfigError, match="^hiden: there is no such setting .did you mean 'hidden'.?"):
+        c.hiden = 4
+        config.check(c)
 
 
 # a value of the wrong type for a setting whose default is of this type
@@ -144,7 +260,10 @@ REPRESENTATIVE = ["hidden=abc", "lr=fast", "bias=maybe", "model=123", "hidden=0"
                   "cache=maybe", "hydra/launcher=bogus"]
 
 
-FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123"]  # the fast suite's share
+FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123",  # the fast suite's share
+       "lr=inf", "hidden=1000000000", "~hidden", "hidden=4,"]
+REPRESENTATIVE += FEW[5:] + ["replicas=10000000", "model.layers=1000000", "hidden=\uff18", "hid\u200bden=8",
+                             "hidden", "hidden==4", "eval_bits=[16,32", "=4", "model=", "optimizer.eps=1e309"]
 
 
 @pytest.mark.parametrize("overrides", [FEW, pytest.param(REPRESENTATIVE, marks=pytest.mark.slow, id="all")],
@@ -164,6 +283,17 @@ def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode, overrid
             assert r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1, (override, r.stderr)
             assert r.stdout == ""
             assert list(cwd.iterdir()) == [], f"{override}: wrote {list(cwd.iterdir())}"  # no runs/, no cache
+
+
+def test_an_unwritable_folder_fails_before_any_work(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    for args in ([f"hydra.run.dir={tmp_path}/run", "cache_dir=/proc/rnnexp-cache"],
+                 ["-m", "seed=0,1", f"hydra.sweep.dir={file}", f"cache_dir={tmp_path}/cache"]):
+        r = run_cli(*args, *TINY, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1, r.stderr
+        assert "must be a folder rnnexp can write into" in r.stderr and r.stdout == ""
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_single_run_writes_its_tables(tmp_path):

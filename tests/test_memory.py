@@ -1,0 +1,91 @@
+"""The memory estimate against tracemalloc's measured peak, and the refusal of what would not fit."""
+import gc
+import tracemalloc
+
+import pytest
+
+from rnnexp import cli, config, data, memory, metrics, models, train
+
+
+def small(model="rnn", layers=1, **kw):
+    settings = dict(bits=6, batch=128, replicas=4, hidden=32, steps=1, eval_every=1) | kw
+    return config.Config(model=models.conf_class(model)(name=model, layers=layers), **settings)
+
+
+def measured_peak(cfg) -> int:
+    """Peak bytes allocated by ``train.train(cfg)`` (numpy's arrays included), evaluation sets too."""
+    data.eval_set.cache_clear()
+    metrics._TREES.clear()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        train.train(cfg)
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+# a training step dominates (rnn, lstm, a 2-layer birnn), the parameters (hidden 128, sgd), the
+# data buffer (64 replicas), the evaluation sets (8 bits: all 16,384 problems and their tree)
+CASES = {
+    "rnn": small("rnn"),
+    "lstm": small("lstm"),
+    "birnn 2 layers": small("birnn", 2),
+    "rnn hidden 128 sgd": small("rnn", hidden=128, batch=4, optimizer="sgd"),
+    "gru 64 replicas 8 bits": small("gru", hidden=8, batch=8, replicas=64, bits=8),
+}
+SLOW = ("rnn hidden 128 sgd", "gru 64 replicas 8 bits")  # many small pieces: tracemalloc makes them slow
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
+def test_the_estimate_is_within_its_factor_of_the_measured_peak(name):
+    cfg = CASES[name]
+    peak, est = measured_peak(cfg), memory.estimate(cfg).total
+    assert peak <= est <= memory.FACTOR * peak, f"{name}: measured {peak / 1e6:.1f} MB, estimated {est / 1e6:.1f} MB"
+
+
+def test_the_estimate_grows_with_every_size():
+    base = memory.estimate(config.Config()).total
+    for kw in ({"hidden": 32}, {"replicas": 20}, {"batch": 64}, {"bits": 16}, {"train_size": 10_000, "batch": 8},
+               {"eval_bits": [64]}, {"steps": 10**6}, {"model": models.conf_class("rnn")(layers=2)},
+               {"model": "lstm"}, {"model": "gru"}, {"model": "birnn", "batch": 64}):
+        assert memory.estimate(config.Config(**kw)).total > base, kw
+
+
+def test_what_does_not_fit_is_refused_in_one_line_naming_the_settings():
+    budget = (10**8, "a test's budget")  # 100 MB
+    memory.check(config.Config(), free=budget)  # the default: a few tens of MB
+    with pytest.raises(config.ConfigError) as e:
+        memory.check(config.Config(replicas=1000), free=budget)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith("model=rnn model.layers=1 hidden=16 replicas=1000 batch=32 bits=8 would not fit in memory: about ")
+    assert "100.0 MB is available (a test's budget; 10% of it is kept free)" in msg
+    # a parallel sweep's jobs run at once: each fits alone, not all together
+    memory.check(config.Config(replicas=40), free=budget, worker=False)
+    with pytest.raises(config.ConfigError, match="2 jobs at once, each about"):
+        memory.check(config.Config(replicas=40), jobs=2, free=budget)
+
+
+def test_train_refuses_what_does_not_fit_before_any_work(monkeypatch):
+    monkeypatch.setattr(train.network, "init_params", lambda *a: pytest.fail("training started"))
+    for kw in ({"hidden": 10**9}, {"replicas": 10**7}, {"batch": 10**9}, {"model": models.ModelConf(layers=10**6)}):
+        with pytest.raises(config.ConfigError, match="would not fit in memory"):
+            train.train(config.Config(**kw))
+
+
+def test_a_parallel_sweep_is_checked_for_its_jobs_together(monkeypatch):
+    one = memory.estimate(config.Config(replicas=300)).total + memory.WORKER
+    monkeypatch.setattr(memory, "available", lambda: (int(1.5 * one / (1 - memory.MARGIN)), "a test's budget"))
+    argv = ["-m", "seed=0,1", "replicas=300"]
+    with pytest.raises(cli.UsageError, match="2 jobs at once"):
+        cli.precheck([*argv, "hydra.launcher.n_jobs=2"])
+    cli.precheck([*argv, "hydra.launcher.n_jobs=1"])  # one after another: fits
+    cli.precheck([*argv, "hydra/launcher=basic"])
+
+
+def test_the_memory_available_is_read_from_the_machine():
+    have, source = memory.available()
+    total = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    assert 0 < have <= total and source
