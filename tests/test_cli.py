@@ -119,7 +119,7 @@ def test_every_combination_of_a_sweep_is_checked():
         cli.precheck(["-m", "hidden=4,8,0", "order=lsb,msb"])
     with pytest.raises(cli.UsageError, match="train_size=48 is not allowed"):
         cli.precheck(["-m", "batch=16,32", "train_size=48"])
-    cli.precheck(["-m", "hidden=4,8,16", "order=lsb,msb", "clip=none,norm", "clip.threshold=0.5,5"])
+    cli.precheck(["-m", "order=lsb,msb", "clip=none,norm", "clip.threshold=0.5,5"])  # 8 good combinations
 
 
 def test_a_list_without_multirun_is_refused():
@@ -128,10 +128,10 @@ def test_a_list_without_multirun_is_refused():
 
 
 def test_bad_override_exits_nonzero_before_any_work(tmp_path):
-    for override in ("hidden=abc", "hiden=4"):
-        r = run_cli(override, f"hydra.run.dir={tmp_path}/run")
-        assert r.returncode == 2
-        assert r.stderr.strip().count("\n") == 0 and "rnnexp: error:" in r.stderr
+    # a given run dir or sweep dir is not made either (hidden=abc and more: the test below)
+    r = run_cli("hiden=4", f"hydra.run.dir={tmp_path}/run")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "rnnexp: error:" in r.stderr
     r = run_cli("-m", "hidden=4,0", f"hydra.sweep.dir={tmp_path}/sweep")
     assert r.returncode == 2 and "hidden=0" in r.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
@@ -144,7 +144,9 @@ REPRESENTATIVE = ["hidden=abc", "lr=fast", "bias=maybe", "model=123", "hidden=0"
                   "cache=maybe", "hydra/launcher=bogus"]
 
 
-FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123"]  # the fast suite's share
+# the fast suite's share, one per way the check fails: a value Hydra cannot compose, a value
+# config.check refuses, an unknown key (every kind is in the in-process table BAD above)
+FEW = ["hidden=abc", "epochs=3", "hiden=4"]
 
 
 @pytest.mark.parametrize("overrides", [FEW, pytest.param(REPRESENTATIVE, marks=pytest.mark.slow, id="all")],
