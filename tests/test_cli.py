@@ -1,6 +1,7 @@
 """The command line: ``python -m rnnexp`` in a subprocess, and the pre-launch check of overrides."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -180,27 +181,28 @@ def test_single_run_writes_its_tables(tmp_path):
     assert pd.read_csv(tmp_path / "summary.csv")["hidden"].eq(4).all()
 
 
-def check_sweep(sweep: Path, replicas: int):
+def check_sweep(sweep: Path, replicas: int, hidden=(4, 8, 16)):
     s = pd.read_csv(sweep / "summary.csv")
-    assert len(s) == 6 * replicas
+    n = 2 * len(hidden)
+    assert len(s) == n * replicas
     assert s.groupby(["hidden", "order"]).size().to_dict() == {
-        (h, o): replicas for h in (4, 8, 16) for o in ("lsb", "msb")}
-    assert s["job"].nunique() == 6
+        (h, o): replicas for h in hidden for o in ("lsb", "msb")}
+    assert s["job"].nunique() == n
     h = pd.read_csv(sweep / "history.csv")
-    assert set(h["hidden"]) == {4, 8, 16} and set(h["order"]) == {"lsb", "msb"}
+    assert set(h["hidden"]) == set(hidden) and set(h["order"]) == {"lsb", "msb"}
     return s
 
 
-def test_example_sweep_small(tmp_path):
-    r = run_cli("-m", "hidden=4,8,16", "order=lsb,msb", *TINY, f"hydra.sweep.dir={tmp_path}")
-    assert r.returncode == 0, r.stderr
-    check_sweep(tmp_path, 2)
-    assert "collected 6 of 6 run(s) (12 replicas)" in r.stdout
-    # collect works as a command too, on any sweep dir
-    (tmp_path / "summary.csv").unlink()
-    tables = collect.collect(tmp_path, quiet=True)
+def test_example_sweep_small(two_key_sweep, tmp_path):
+    sweep, r = two_key_sweep  # python -m rnnexp -m hidden=2,4 order=lsb,msb ... (conftest.TWO_KEY)
+    check_sweep(sweep, 3, hidden=(2, 4))
+    assert "collected 4 of 4 run(s) (12 replicas)" in r.stdout
+    # collect works as a command too, on any sweep dir (here a copy: the sweep is shared)
+    copy = shutil.copytree(sweep, tmp_path / "sweep")
+    (copy / "summary.csv").unlink()
+    tables = collect.collect(copy, quiet=True)
     assert collect.swept_keys(tables["summary"]) == ["hidden", "order"]
-    assert (tmp_path / "summary.csv").exists()
+    assert (copy / "summary.csv").exists()
 
 
 @pytest.mark.slow

@@ -45,8 +45,8 @@ def test_steps_to_tolerance_first_crossing():
     assert np.isnan(got[(0.01, 0)]) and got[(0.01, 1)] == 20
 
 
-def test_seed_metric_and_tolerance_sections(two_key_report):
-    root = two_key_report  # hidden x order, on a fixed set of 16 problems (FIXED_SET; conftest.py)
+def test_seed_metric_and_tolerance_sections(two_key_sweep):
+    root, _ = two_key_sweep  # hidden x order on FIXED_SET, through the CLI (conftest.TWO_KEY)
     text = (root / "report.md").read_text()
     assert "## Seed 001's metric against the honest ones" in text
     assert "## Steps to reach a loss tolerance (seed 003's view)" in text
