@@ -129,13 +129,17 @@ def test_a_list_without_multirun_is_refused():
 
 
 def test_bad_override_exits_nonzero_before_any_work(tmp_path):
-    # a given run dir or sweep dir is not made either (hidden=abc and more: the test below)
-    r = run_cli("hiden=4", f"hydra.run.dir={tmp_path}/run")
-    assert r.returncode == 2
-    assert r.stderr.strip().count("\n") == 0 and "rnnexp: error:" in r.stderr
-    r = run_cli("-m", "hidden=4,0", f"hydra.sweep.dir={tmp_path}/sweep")
-    assert r.returncode == 2 and "hidden=0" in r.stderr
-    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
+    """The command: exit status 2, one line on stderr, nothing on stdout and nothing written (no run
+    or sweep dir, given or default, no cache), for a single run and for a sweep."""
+    for i, (args, words) in enumerate([(["hiden=4", "hydra.run.dir=run"], "did you mean 'hidden'"),
+                                       (["-m", "hidden=4,0"], "hidden=0 is not allowed")]):
+        cwd = tmp_path / str(i)
+        cwd.mkdir()
+        r = run_cli(*args, "cache_dir=cache", *TINY, cwd=cwd)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1 and words in r.stderr
+        assert r.stdout == ""
+        assert list(cwd.iterdir()) == [], f"{args}: wrote {list(cwd.iterdir())}"
 
 
 # one of each kind of mistake: wrong type (int, float, bool, choice, group), out of range, a
@@ -145,15 +149,33 @@ REPRESENTATIVE = ["hidden=abc", "lr=fast", "bias=maybe", "model=123", "hidden=0"
                   "cache=maybe", "hydra/launcher=bogus"]
 
 
-# the fast suite's share, one per way the check fails: a value Hydra cannot compose, a value
-# config.check refuses, an unknown key (every kind is in the in-process table BAD above)
-FEW = ["hidden=abc", "epochs=3", "hiden=4"]
+FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123"]  # the fast suite's share
 
 
-@pytest.mark.parametrize("overrides", [FEW, pytest.param(REPRESENTATIVE, marks=pytest.mark.slow, id="all")],
-                         ids=["few", "all"])
 @pytest.mark.parametrize("mode", ["single", "multirun"])
-def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode, overrides):
+def test_bad_input_fails_before_any_work(tmp_path, monkeypatch, capsys, mode):
+    """``python -m rnnexp``'s entry point, in-process (the command itself: the test above, and the
+    slow one below for every kind of mistake)."""
+    from rnnexp import __main__ as entry
+
+    for i, override in enumerate(FEW):
+        cwd = tmp_path / str(i)
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        sweep = ["-m", "seed=0,1"] if mode == "multirun" else []
+        monkeypatch.setattr(sys, "argv", ["rnnexp", *sweep, override, "cache_dir=cache", *TINY])
+        with pytest.raises(SystemExit) as e:
+            entry.main()
+        out, err = capsys.readouterr()
+        assert e.value.code == 2, (override, out, err)
+        assert err.startswith("rnnexp: error: ") and err.count("\n") == 1, (override, err)
+        assert out == ""
+        assert list(cwd.iterdir()) == [], f"{override}: wrote {list(cwd.iterdir())}"  # no runs/, no cache
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["single", "multirun"])
+def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode):
     def attempt(i_override):
         i, override = i_override
         cwd = tmp_path / str(i)
@@ -162,7 +184,7 @@ def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode, overrid
         return cwd, override, run_cli(*sweep, override, "cache_dir=cache", *TINY, cwd=cwd)
 
     with ThreadPoolExecutor(2) as pool:
-        for cwd, override, r in pool.map(attempt, enumerate(overrides)):
+        for cwd, override, r in pool.map(attempt, enumerate(REPRESENTATIVE)):
             assert r.returncode == 2, (override, r.stdout, r.stderr)
             assert r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1, (override, r.stderr)
             assert r.stdout == ""
