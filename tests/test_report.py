@@ -237,10 +237,10 @@ def test_overflowed_flags_what_cannot_be_averaged():
     assert figures.overflowed(v).tolist() == [False, False, True, True, True, True, False]
 
 
-def test_every_panel_of_a_log_figure_shows_the_arithmetic_mean(tmp_path):
+def test_every_panel_of_a_log_figure_shows_the_arithmetic_mean(two_key_sweep, tmp_path):
     # seaborn averages in the axis' scale: a panel drawn on an already-log shared axis would show
     # geometric means; every panel must show the same statistic
-    root = make_sweep(tmp_path, {"order": ["lsb", "msb"]})
+    root, _ = two_key_sweep  # hidden x order (conftest.TWO_KEY): a panel per order, both hiddens in it
     t = report.load(root)
     lay = report.choose_layout(t.summary, ["order"], col="order")  # two panels sharing a log y axis
     assert lay.hue is None
