@@ -1,6 +1,9 @@
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -56,14 +59,57 @@ TWO_KEY = ["hidden=2,4", "order=lsb,msb", "bits=4", "replicas=3", "train_size=16
            "eval_every=4", "eval_bits=[6]"]
 
 
+class _Sweep:
+    """``python -m rnnexp -m TWO_KEY`` started in the background (its output in files: no pipe to fill)."""
+
+    def __init__(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="rnnexp-two-key-"))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
+        self.args = [sys.executable, "-m", "rnnexp", "-m", *TWO_KEY, f"hydra.sweep.dir={self.tmp / 'sweep'}",
+                     f"cache_dir={self.tmp / 'cache'}"]
+        with open(self.tmp / "stdout", "w") as out, open(self.tmp / "stderr", "w") as err:
+            self.proc = subprocess.Popen(self.args, cwd=self.tmp, env=env, stdout=out, stderr=err,
+                                         start_new_session=True)  # its own group: stopped with its workers
+
+    def result(self) -> subprocess.CompletedProcess:
+        try:
+            code = self.proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        return subprocess.CompletedProcess(self.args, code, (self.tmp / "stdout").read_text(),
+                                           (self.tmp / "stderr").read_text())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_SWEEPS: list[_Sweep] = []
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Start the shared sweep as soon as a selected test needs it: the sweep (mostly its report) runs
+    on a second core while the tests before the first reader run on the first."""
+    if any("two_key_sweep" in getattr(item, "fixturenames", ()) for item in items):
+        _SWEEPS.append(_Sweep())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    while _SWEEPS:
+        _SWEEPS.pop().stop()
+
+
 @pytest.fixture(scope="session")
-def two_key_sweep(tmp_path_factory):
+def two_key_sweep():
     """``python -m rnnexp -m TWO_KEY`` in a subprocess, as a user runs a sweep (the default launcher,
     then the collect-and-report callback), with every Python warning shown (PYTHONWARNINGS=default).
     Read by the CLI, report and report-section tests: (sweep dir, completed process)."""
-    tmp = tmp_path_factory.mktemp("two_key")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
-    r = subprocess.run([sys.executable, "-m", "rnnexp", "-m", *TWO_KEY, f"hydra.sweep.dir={tmp / 'sweep'}",
-                        f"cache_dir={tmp / 'cache'}"], cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+    if not _SWEEPS:  # not started at collection (a plugin changed the selection): start it now
+        _SWEEPS.append(_Sweep())
+    sweep = _SWEEPS[0]
+    r = sweep.result()
     assert r.returncode == 0, r.stderr[-3000:]
-    return tmp / "sweep", r
+    return sweep.tmp / "sweep", r

@@ -131,11 +131,16 @@ def test_a_list_without_multirun_is_refused():
 def test_bad_override_exits_nonzero_before_any_work(tmp_path):
     """The command: exit status 2, one line on stderr, nothing on stdout and nothing written (no run
     or sweep dir, given or default, no cache), for a single run and for a sweep."""
-    for i, (args, words) in enumerate([(["hiden=4", "hydra.run.dir=run"], "did you mean 'hidden'"),
-                                       (["-m", "hidden=4,0"], "hidden=0 is not allowed")]):
+    def attempt(i_case):
+        i, (args, words) = i_case
         cwd = tmp_path / str(i)
         cwd.mkdir()
-        r = run_cli(*args, "cache_dir=cache", *TINY, cwd=cwd)
+        return cwd, args, words, run_cli(*args, "cache_dir=cache", *TINY, cwd=cwd)
+
+    cases = [(["hiden=4", "hydra.run.dir=run"], "did you mean 'hidden'"), (["-m", "hidden=4,0"], "hidden=0 is not allowed")]
+    with ThreadPoolExecutor(2) as pool:  # side by side
+        done = list(pool.map(attempt, enumerate(cases)))
+    for cwd, args, words, r in done:
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1 and words in r.stderr
         assert r.stdout == ""
