@@ -1,4 +1,5 @@
-"""The benchmark runs end to end in --quick mode and reports every section and every target.
+"""The benchmark runs in --quick mode and reports every section and every target (the fast suite: every
+section but the end-to-end one, in-process; the slow suite: ``--quick`` whole).
 
 No timing is asserted (the machines are shared and noisy); the test checks that every row is there,
 that the end-to-end commands succeeded, and that the baselines measure what they claim to.
