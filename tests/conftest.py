@@ -90,10 +90,11 @@ class _Sweep:
 _SWEEPS: list[_Sweep] = []
 
 
+@pytest.hookimpl(trylast=True)  # after -m / -k have deselected
 def pytest_collection_modifyitems(session, config, items):
     """Start the shared sweep as soon as a selected test needs it: the sweep (mostly its report) runs
     on a second core while the tests before the first reader run on the first."""
-    if any("two_key_sweep" in getattr(item, "fixturenames", ()) for item in items):
+    if not config.option.collectonly and any("two_key_sweep" in getattr(i, "fixturenames", ()) for i in items):
         _SWEEPS.append(_Sweep())
 
 
