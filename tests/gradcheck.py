@@ -35,6 +35,39 @@ def reference_states(spec, cache, T):
     return [before(spec, cache, s) if before else cache["h"][s] for s in range(T)]
 
 
+def _copies(a, K, axis):
+    """``a`` repeated K times along its replica axis: replica r of copy k is replica ``k * R + r``."""
+    if a is None:
+        return None
+    axis %= a.ndim
+    shape = a.shape[:axis] + (K,) + a.shape[axis:]
+    merged = a.shape[:axis] + (K * a.shape[axis],) + a.shape[axis + 1:]
+    return np.broadcast_to(np.expand_dims(a, axis), shape).reshape(merged)
+
+
+def numeric_gradient(spec, params, name, x, y, h0, h_ref=None, eps=1e-6):
+    """Central differences of the (truncated) objective w.r.t. every element of ``params[name]``.
+
+    Each perturbed network is one more replica: the engine's replicas are independent (the
+    objective of replica r depends only on replica r's parameters and data), so all 2 x n
+    perturbations of a parameter with n elements per replica run as one forward pass over
+    ``2 n R`` replicas, each replica's arithmetic exactly the one of a separate call.
+    """
+    p = params[name]
+    R, n = p.shape[0], p[0].size
+    K = 2 * n  # copies: first n with +eps on element j, then n with -eps on element j
+    big = {k: _copies(v, K, 0) for k, v in params.items()}
+    big[name] = big[name].copy()
+    view = big[name].reshape(2, n, R, n)  # (sign, element perturbed, replica, element)
+    j = np.arange(n)
+    view[0, j, :, j] += eps
+    view[1, j, :, j] -= eps
+    refs = None if h_ref is None else [_copies(h, K, -3) for h in h_ref]
+    obj = truncated_objective(spec, big, _copies(x, K, 1), _copies(y, K, 1), _copies(h0, K, -3), refs)
+    up, down = np.asarray(obj).reshape(2, n, R)
+    return ((up - down) / (2 * eps)).T.reshape(p.shape)
+
+
 def max_relative_error(spec, params, x, y, h0, eps=1e-6, grads=None, names=None):
     """Largest ``||analytic - numeric|| / max(||analytic||, ||numeric||)`` over parameters and replicas.
 
@@ -50,15 +83,7 @@ def max_relative_error(spec, params, x, y, h0, eps=1e-6, grads=None, names=None)
     for name, p in params.items():
         if names is not None and name not in names:
             continue
-        num = np.zeros_like(p)
-        for idx in np.ndindex(p.shape[1:]):  # all replicas at once: their objectives are independent
-            orig = p[(slice(None),) + idx].copy()
-            p[(slice(None),) + idx] = orig + eps
-            up = truncated_objective(spec, params, x, y, h0, h_ref)
-            p[(slice(None),) + idx] = orig - eps
-            down = truncated_objective(spec, params, x, y, h0, h_ref)
-            p[(slice(None),) + idx] = orig
-            num[(slice(None),) + idx] = (up - down) / (2 * eps)
+        num = numeric_gradient(spec, params, name, x, y, h0, h_ref, eps)
         a = grads[name].reshape(p.shape[0], -1)
         n = num.reshape(p.shape[0], -1)
         denom = np.maximum(np.maximum(np.linalg.norm(a, axis=1), np.linalg.norm(n, axis=1)), 1e-12)

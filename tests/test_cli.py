@@ -1,6 +1,7 @@
 """The command line: ``python -m rnnexp`` in a subprocess, and the pre-launch check of overrides."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -232,10 +233,10 @@ def test_a_wrong_type_for_every_public_setting_is_one_clear_line():
 
 def test_every_combination_of_a_sweep_is_checked():
     with pytest.raises(cli.UsageError, match="hidden=0 is not allowed"):
-        cli.precheck(["-m", "hidden=4,8,0", "order=lsb,msb"])
+        cli.precheck(["-m", "hidden=4,0", "order=lsb,msb"])  # the third combination
     with pytest.raises(cli.UsageError, match="train_size=48 is not allowed"):
         cli.precheck(["-m", "batch=16,32", "train_size=48"])
-    cli.precheck(["-m", "hidden=4,8,16", "order=lsb,msb", "clip=none,norm", "clip.threshold=0.5,5"])
+    cli.precheck(["-m", "order=lsb,msb", "clip=none,norm", "clip.threshold=0.5,5"])  # 8 good combinations
 
 
 def test_a_list_without_multirun_is_refused():
@@ -244,13 +245,22 @@ def test_a_list_without_multirun_is_refused():
 
 
 def test_bad_override_exits_nonzero_before_any_work(tmp_path):
-    for override in ("hidden=abc", "hiden=4"):
-        r = run_cli(override, f"hydra.run.dir={tmp_path}/run")
-        assert r.returncode == 2
-        assert r.stderr.strip().count("\n") == 0 and "rnnexp: error:" in r.stderr
-    r = run_cli("-m", "hidden=4,0", f"hydra.sweep.dir={tmp_path}/sweep")
-    assert r.returncode == 2 and "hidden=0" in r.stderr
-    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
+    """The command: exit status 2, one line on stderr, nothing on stdout and nothing written (no run
+    or sweep dir, given or default, no cache), for a single run and for a sweep."""
+    def attempt(i_case):
+        i, (args, words) = i_case
+        cwd = tmp_path / str(i)
+        cwd.mkdir()
+        return cwd, args, words, run_cli(*args, "cache_dir=cache", *TINY, cwd=cwd)
+
+    cases = [(["hiden=4", "hydra.run.dir=run"], "did you mean 'hidden'"), (["-m", "hidden=4,0"], "hidden=0 is not allowed")]
+    with ThreadPoolExecutor(2) as pool:  # side by side
+        done = list(pool.map(attempt, enumerate(cases)))
+    for cwd, args, words, r in done:
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1 and words in r.stderr
+        assert r.stdout == ""
+        assert list(cwd.iterdir()) == [], f"{args}: wrote {list(cwd.iterdir())}"
 
 
 # one of each kind of mistake: wrong type (int, float, bool, choice, group), out of range, a
@@ -266,10 +276,30 @@ REPRESENTATIVE += FEW[5:] + ["replicas=10000000", "model.layers=1000000", "hidde
                              "hidden", "hidden==4", "eval_bits=[16,32", "=4", "model=", "optimizer.eps=1e309"]
 
 
-@pytest.mark.parametrize("overrides", [FEW, pytest.param(REPRESENTATIVE, marks=pytest.mark.slow, id="all")],
-                         ids=["few", "all"])
 @pytest.mark.parametrize("mode", ["single", "multirun"])
-def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode, overrides):
+def test_bad_input_fails_before_any_work(tmp_path, monkeypatch, capsys, mode):
+    """``python -m rnnexp``'s entry point, in-process (the command itself: the test above, and the
+    slow one below for every kind of mistake)."""
+    from rnnexp import __main__ as entry
+
+    for i, override in enumerate(FEW):
+        cwd = tmp_path / str(i)
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        sweep = ["-m", "seed=0,1"] if mode == "multirun" else []
+        monkeypatch.setattr(sys, "argv", ["rnnexp", *sweep, override, "cache_dir=cache", *TINY])
+        with pytest.raises(SystemExit) as e:
+            entry.main()
+        out, err = capsys.readouterr()
+        assert e.value.code == 2, (override, out, err)
+        assert err.startswith("rnnexp: error: ") and err.count("\n") == 1, (override, err)
+        assert out == ""
+        assert list(cwd.iterdir()) == [], f"{override}: wrote {list(cwd.iterdir())}"  # no runs/, no cache
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["single", "multirun"])
+def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode):
     def attempt(i_override):
         i, override = i_override
         cwd = tmp_path / str(i)
@@ -278,7 +308,7 @@ def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode, overrid
         return cwd, override, run_cli(*sweep, override, "cache_dir=cache", *TINY, cwd=cwd)
 
     with ThreadPoolExecutor(2) as pool:
-        for cwd, override, r in pool.map(attempt, enumerate(overrides)):
+        for cwd, override, r in pool.map(attempt, enumerate(REPRESENTATIVE)):
             assert r.returncode == 2, (override, r.stdout, r.stderr)
             assert r.stderr.startswith("rnnexp: error: ") and r.stderr.count("\n") == 1, (override, r.stderr)
             assert r.stdout == ""
@@ -308,27 +338,28 @@ def test_single_run_writes_its_tables(tmp_path):
     assert pd.read_csv(tmp_path / "summary.csv")["hidden"].eq(4).all()
 
 
-def check_sweep(sweep: Path, replicas: int):
+def check_sweep(sweep: Path, replicas: int, hidden=(4, 8, 16)):
     s = pd.read_csv(sweep / "summary.csv")
-    assert len(s) == 6 * replicas
+    n = 2 * len(hidden)
+    assert len(s) == n * replicas
     assert s.groupby(["hidden", "order"]).size().to_dict() == {
-        (h, o): replicas for h in (4, 8, 16) for o in ("lsb", "msb")}
-    assert s["job"].nunique() == 6
+        (h, o): replicas for h in hidden for o in ("lsb", "msb")}
+    assert s["job"].nunique() == n
     h = pd.read_csv(sweep / "history.csv")
-    assert set(h["hidden"]) == {4, 8, 16} and set(h["order"]) == {"lsb", "msb"}
+    assert set(h["hidden"]) == set(hidden) and set(h["order"]) == {"lsb", "msb"}
     return s
 
 
-def test_example_sweep_small(tmp_path):
-    r = run_cli("-m", "hidden=4,8,16", "order=lsb,msb", *TINY, f"hydra.sweep.dir={tmp_path}")
-    assert r.returncode == 0, r.stderr
-    check_sweep(tmp_path, 2)
-    assert "collected 6 of 6 run(s) (12 replicas)" in r.stdout
-    # collect works as a command too, on any sweep dir
-    (tmp_path / "summary.csv").unlink()
-    tables = collect.collect(tmp_path, quiet=True)
+def test_example_sweep_small(two_key_sweep, tmp_path):
+    sweep, r = two_key_sweep  # python -m rnnexp -m hidden=2,4 order=lsb,msb ... (conftest.TWO_KEY)
+    check_sweep(sweep, 3, hidden=(2, 4))
+    assert "collected 4 of 4 run(s) (12 replicas)" in r.stdout
+    # collect works as a command too, on any sweep dir (here a copy: the sweep is shared)
+    copy = shutil.copytree(sweep, tmp_path / "sweep")
+    (copy / "summary.csv").unlink()
+    tables = collect.collect(copy, quiet=True)
     assert collect.swept_keys(tables["summary"]) == ["hidden", "order"]
-    assert (tmp_path / "summary.csv").exists()
+    assert (copy / "summary.csv").exists()
 
 
 @pytest.mark.slow
@@ -343,11 +374,16 @@ def test_example_sweep_exactly_as_the_readme_says(tmp_path):
     assert s.loc[s.order == "msb", "bit_acc"].max() <= limit + 1e-12
 
 
-def test_help_lists_groups_and_settings():
-    r = run_cli("--help")
-    assert r.returncode == 0
+def test_help_lists_groups_and_settings(monkeypatch, capsys):
+    from rnnexp import __main__ as entry  # python -m rnnexp --help, in-process
+
+    monkeypatch.setattr(sys, "argv", ["rnnexp", "--help"])
+    with pytest.raises(SystemExit) as e:
+        entry.main()
+    assert e.value.code == 0
+    out = capsys.readouterr().out
     for word in ("clip: none, norm, value", "optimizer: adam, sgd", "init:", "model: birnn, gru, lstm, rnn", "hidden: 16", "order: lsb"):
-        assert word in r.stdout
+        assert word in out
 
 
 def test_collect_command_reports_missing_runs(tmp_path):

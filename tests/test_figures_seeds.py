@@ -45,9 +45,9 @@ def test_steps_to_tolerance_first_crossing():
     assert np.isnan(got[(0.01, 0)]) and got[(0.01, 1)] == 20
 
 
-def test_seed_metric_and_tolerance_sections(tmp_path):
-    root = make_sweep(tmp_path, {"order": ["lsb", "msb"]}, fixed=FIXED_SET)
-    text = build_quietly(root).read_text()
+def test_seed_metric_and_tolerance_sections(two_key_sweep):
+    root, _ = two_key_sweep  # hidden x order on FIXED_SET, through the CLI (conftest.TWO_KEY)
+    text = (root / "report.md").read_text()
     assert "## Seed 001's metric against the honest ones" in text
     assert "## Steps to reach a loss tolerance (seed 003's view)" in text
     for name in ("seed_metric", "epoch_curves"):
@@ -55,25 +55,23 @@ def test_seed_metric_and_tolerance_sections(tmp_path):
         assert img.size[0] > 300 and len(img.getcolors(256 * 256) or []) > 20  # a real picture
     table = pd.read_csv(root / "report_seed_metric.csv")
     s = pd.read_csv(root / "summary.csv")
-    msb = s[s["order"] == "msb"]
-    row = table[table["configuration"] == "order=msb"].iloc[0]
-    assert row["seed 001's metric, mean [min–max]"].startswith(f"{msb['seed_acc'].mean():.3f} [")
+    for h in (2, 4):
+        msb = s[(s["order"] == "msb") & (s["hidden"] == h)]
+        row = table[table["configuration"] == f"hidden={h}, order=msb"].iloc[0]
+        assert row["seed 001's metric, mean [min–max]"].startswith(f"{msb['seed_acc'].mean():.3f} [")
     epochs = pd.read_csv(root / "report_epoch_loss.csv")
     assert list(epochs["epoch"]) == [0, 1, 2, 3]
 
 
-def test_no_seed_metric_without_a_fixed_set(tmp_path):
-    root = make_sweep(tmp_path, {"hidden": [2, 3]})
-    text = build_quietly(root).read_text()
+def test_no_seed_metric_without_a_fixed_set(one_key_report):
+    text = (one_key_report / "report.md").read_text()  # hidden 2, 4, fresh problems (conftest.py)
     assert "Seed 001's metric" not in text
     assert "Steps to reach a loss tolerance" in text  # any sweep
 
 
-def test_blowup_section_when_a_replica_diverges(tmp_path):
-    from test_report import DIVERGE
-
-    root = make_sweep(tmp_path, {"hidden": [2, 3]}, fixed=DIVERGE)
-    text = build_quietly(root).read_text()
+def test_blowup_section_when_a_replica_diverges(diverged_report):
+    root = diverged_report  # hidden 2, 4 with test_report.DIVERGE (conftest.py)
+    text = (root / "report.md").read_text()
     assert "## Weights and gradients blowing up" in text
     assert (root / "figures" / "blowup.png").is_file()
     table = pd.read_csv(root / "report_blowup.csv")

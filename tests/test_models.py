@@ -219,10 +219,12 @@ def test_every_model_trains_through_the_same_loop(model, extra):
 
 
 def test_birnn_learns_msb_and_rnn_stays_under_the_causal_limit():
-    birnn = train.train(_cfg("birnn", hidden=16, bits=8, order="msb", replicas=3, steps=400, eval_every=400, lr=0.01))
+    # 6 bits: all 1,024 problems scored (birnn problem by problem); the rnn reaches its limit exactly
+    limit = 0.5 + (1 - 2.0**-6) / 6  # 0.6640625, as MSB_LIMIT for 8 bits
+    birnn = train.train(_cfg("birnn", hidden=8, bits=6, order="msb", replicas=3, steps=300, eval_every=300, lr=0.01))
     assert (birnn.summary["sum_acc"] == 1.0).sum() >= 2  # most replicas: every sum right
-    rnn = train.train(_cfg("rnn", hidden=16, bits=8, order="msb", replicas=3, steps=400, eval_every=400))
-    assert rnn.summary["bit_acc"].max() <= MSB_LIMIT
+    rnn = train.train(_cfg("rnn", hidden=8, bits=6, order="msb", replicas=3, steps=300, eval_every=300))
+    assert rnn.summary["bit_acc"].max() <= limit + 1e-12
 
 
 @pytest.mark.slow
@@ -237,8 +239,8 @@ def test_gated_models_learn_lsb(model):
 def test_model_sweeps_pass_the_precheck_and_bad_combinations_fail():
     from rnnexp import cli
 
-    cli.precheck(["-m", "model=rnn,birnn,lstm,gru", "order=lsb,msb"])
-    cli.precheck(["-m", "model=rnn,lstm", "bits=8,16,32,64"])
+    cli.precheck(["-m", "model=rnn,birnn,lstm,gru"])
+    cli.precheck(["-m", "model=rnn,lstm", "bits=8,64"])
     cli.precheck(["-m", "model=rnn,lstm,gru", "model.layers=1,2", "bptt.truncate=2"])
     with pytest.raises(cli.UsageError, match="model=birnn with bptt.truncate=2 is not allowed"):
         cli.precheck(["-m", "model=rnn,birnn", "bptt.truncate=2"])

@@ -37,10 +37,32 @@ def make_sweep(root: Path, grid: dict[str, list], fixed=(), collect_now=True) ->
     return root
 
 
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
 def build_quietly(root: Path, **kw) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # any warning while building fails the test
-        return report.build(root, **kw)
+    """``report.build`` where any warning fails, and so does any INFO record of matplotlib or seaborn
+    (Hydra prints INFO records during a multirun)."""
+    records, top = _Records(), logging.getLogger()
+    level = top.level
+    top.addHandler(records)
+    top.setLevel(logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # any warning while building fails the test
+            path = report.build(root, **kw)
+    finally:
+        top.removeHandler(records)
+        top.setLevel(level)
+    logged = [r.getMessage() for r in records.records if r.name.startswith(("matplotlib", "seaborn"))]
+    assert not logged, logged
+    return path
 
 
 def expected_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -82,10 +104,8 @@ def check_report(root: Path, keys: list[str]) -> tuple[pd.DataFrame, str]:
     return got, md
 
 
-def test_one_key_sweep_collected_by_the_report(tmp_path):
-    root = make_sweep(tmp_path, {"hidden": [2, 4]}, collect_now=False)
-    assert not (root / "summary.csv").exists()
-    build_quietly(root)  # collects first
+def test_one_key_sweep_collected_by_the_report(one_key_report):
+    root = one_key_report  # built by report.build from the job folders alone (conftest.py)
     assert all((root / f"{n}.csv").is_file() for n in report.NEEDED)
     _, md = check_report(root, ["hidden"])
     assert md.startswith("# Report: sweep over hidden (2, 4)")
@@ -94,12 +114,12 @@ def test_one_key_sweep_collected_by_the_report(tmp_path):
 LENGTHS = hasattr(config.Config(), "eval_bits")  # the core's eval_bits setting: score other lengths too
 
 
-def test_two_key_sweep_with_msb_reference_lines(tmp_path, caplog):
-    root = make_sweep(tmp_path, {"hidden": [2, 4], "order": ["lsb", "msb"]}, fixed=["eval_bits=[6]"] * LENGTHS)
-    caplog.set_level(logging.INFO)
-    build_quietly(root)
-    # nothing logged either (Hydra prints INFO records during a multirun)
-    assert not [r.getMessage() for r in caplog.records if r.name.startswith(("matplotlib", "seaborn"))]
+def test_two_key_sweep_with_msb_reference_lines(two_key_sweep):
+    root, run = two_key_sweep  # python -m rnnexp -m hidden=2,4 order=lsb,msb ... (conftest.TWO_KEY)
+    # the report was built by the sweep's callback: no Python warning (all shown), and nothing
+    # logged by matplotlib or seaborn (Hydra's log lines name their logger: [name][LEVEL])
+    assert "Warning" not in run.stderr, run.stderr[-3000:]
+    assert not [l for l in (run.stdout + run.stderr).splitlines() if "[matplotlib" in l or "[seaborn" in l]
     _, md = check_report(root, ["hidden", "order"])
     assert "at most 0.7344 per bit and 0.4219 whole-sum for 4 bits" in md  # msb limits for 4 bits
     if LENGTHS:  # the length-generalisation figure appears when other lengths were scored
@@ -134,13 +154,12 @@ def test_single_run_report_in_the_run_folder(tmp_path):
     assert md.startswith("# Report: single configuration")
 
 
-def test_all_diverged_sweep_is_reported_not_dropped(tmp_path):
-    root = make_sweep(tmp_path, {"hidden": [2, 4]}, fixed=DIVERGE)
+def test_all_diverged_sweep_is_reported_not_dropped(diverged_report):
+    root = diverged_report  # hidden 2, 4 with DIVERGE, reported (conftest.py)
     summary = pd.read_csv(root / "summary.csv")
     assert summary["diverged"].all(), "this setup should make every replica diverge"
     history = pd.read_csv(root / "history.csv")  # values past any plotting range, as a long run writes
     assert (history["sigma_max"] > figures.OVERFLOW).any() and np.isinf(history["grad_norm_max"]).any()
-    build_quietly(root)
     got, md = check_report(root, ["hidden"])
     assert (got["diverged"] == got["replicas"]).all()
     assert f"{len(summary)} of {len(summary)} replicas diverged" in md
@@ -218,10 +237,10 @@ def test_overflowed_flags_what_cannot_be_averaged():
     assert figures.overflowed(v).tolist() == [False, False, True, True, True, True, False]
 
 
-def test_every_panel_of_a_log_figure_shows_the_arithmetic_mean(tmp_path):
+def test_every_panel_of_a_log_figure_shows_the_arithmetic_mean(two_key_sweep, tmp_path):
     # seaborn averages in the axis' scale: a panel drawn on an already-log shared axis would show
     # geometric means; every panel must show the same statistic
-    root = make_sweep(tmp_path, {"order": ["lsb", "msb"]})
+    root, _ = two_key_sweep  # hidden x order (conftest.TWO_KEY): a panel per order, both hiddens in it
     t = report.load(root)
     lay = report.choose_layout(t.summary, ["order"], col="order")  # two panels sharing a log y axis
     assert lay.hue is None

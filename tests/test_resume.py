@@ -8,7 +8,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from rnnexp import cache, cli, collect, config, results, train
 
-TINY = ["steps=20", "eval_every=10", "replicas=2"]
+TINY = ["steps=20", "eval_every=10", "replicas=2", "bits=4"]  # 4 bits: 64 problems to score
 
 
 def compose_all(argv: list[str]):
