@@ -96,11 +96,11 @@ def test_a_dir_from_before_the_record_is_judged_by_hydras_files(tmp_path, monkey
     # what Hydra's sweeper writes at the start of a sweep: the master config, with the overrides
     OmegaConf.save(OmegaConf.create({"hydra": {
         "overrides": {"task": ["hidden=4,8", "+experiment=order"], "hydra": ["hydra.mode=MULTIRUN"]},
-        "sweeper": {"params": {"arm": "order_rnn_lsb,order_rnn_msb,order_birnn_msb"}},
+        "sweeper": {"params": {"arm": "order_rnn_lsb,order_rnn_msb,order_birnn_msb,order_rnn_msb_shared"}},
         "sweep": {"dir": "old", "subdir": "${hydra.job.num}"}}}), plan.dir / "multirun.yaml")
     assert "another sweep (python -m rnnexp -m hidden=4,8 +experiment=order)" in refusal(
         ["-m", "hidden=4,16", "+experiment=order", "hydra.sweep.dir=old"])
-    assert len(sweepdir.prepare(["-m", "hidden=4,8", "+experiment=order", "hydra.sweep.dir=old"]).subdirs) == 6
+    assert len(sweepdir.prepare(["-m", "hidden=4,8", "+experiment=order", "hydra.sweep.dir=old"]).subdirs) == 8
     assert (plan.dir / sweepdir.RECORD).exists()  # recorded from now on
     # runs that nothing records (copied in by hand, or an old single run's tables) are not mixed in
     write(tmp_path / "loose" / "a", {"hidden": 4})
