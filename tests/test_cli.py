@@ -272,7 +272,7 @@ REPRESENTATIVE = ["hidden=abc", "lr=fast", "bias=maybe", "model=123", "hidden=0"
 
 FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123",  # the fast suite's share
        "lr=inf", "hidden=1000000000", "~hidden", "hidden=4,"]
-REPRESENTATIVE += FEW[5:] + ["replicas=10000000", "model.layers=1000000", "hidden=\uff18", "hid\u200bden=8",
+REPRESENTATIVE += FEW[5:] + ["batch=1000000000", "model.layers=1000000", "hidden=\uff18", "hid\u200bden=8",
                              "hidden", "hidden==4", "eval_bits=[16,32", "=4", "model=", "optimizer.eps=1e309"]
 
 
