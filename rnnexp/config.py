@@ -16,8 +16,9 @@ from typing import Any, Callable, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from . import activations, data, gradients, init, losses, models, network, optim
-from .models import ModelConf  # name, layers; a model's own settings extend it (rnnexp/models)
+from .engine import activations, gradients, init, losses, models, network, optim
+from .engine.models import ModelConf  # name, layers; a model's own settings extend it (engine/models)
+from .tasks.addition import data
 
 LR_SCHEDULES = ("constant", "halve_on_rise")
 
@@ -149,7 +150,7 @@ def allowed(key: str) -> Optional[str]:
     """What is allowed for a setting (by its config key), if there is a rule for it."""
     rule = RULES.get(key) or RULES.get(f"{key}.name")
     for name in models.names() if rule is None else ():
-        rule = getattr(models.get(name), "RULES", {}).get(key)
+        rule = getattr(models.module(name), "RULES", {}).get(key)
         if rule:
             break
     return rule[1] if rule else None
@@ -175,7 +176,7 @@ def check(cfg) -> None:
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise ConfigError(f"{extra[0]}: there is no such setting{hint}; see python -m rnnexp --help")
     _apply(RULES, cfg)
-    module = models.get(_select(cfg, "model.name"))  # a model may add rules for its own settings
+    module = models.module(_select(cfg, "model.name"))  # a model may add rules for its own settings
     _apply(getattr(module, "RULES", {}), cfg)
     problem = module.check(lambda key: _select(cfg, key)) if hasattr(module, "check") else None
     if problem:
@@ -200,7 +201,7 @@ def _apply(rules, cfg) -> None:
 
 
 def schema(model: Optional[str] = None) -> DictConfig:
-    """The typed schema: ``Config`` with ``model``'s own settings (its ``Conf`` in rnnexp/models)."""
+    """The typed schema: ``Config`` with ``model``'s own settings (its ``Conf`` in rnnexp/engine/models)."""
     out = OmegaConf.structured(Config)
     if model in models.names():
         out.model = OmegaConf.structured(models.conf_class(model))

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnexp import bench, bench_baselines, config
+from rnnexp import bench, config
+from rnnexp.bench import baselines as bench_baselines
+from rnnexp.bench import measure
 
 TARGETS = ["1 solve seed 002's task"] * 2 + ["2 step vs PyTorch", "3 replicas", "4 large sizes"] + \
           ["5 end to end"] * 2 + ["6 scaling"] * 2
@@ -60,5 +62,5 @@ def test_per_sample_loop_learns_and_its_check_is_exact():
 
 def test_rnnexp_step_timer_trains():
     cfg = config.Config(replicas=2, steps=50)
-    run = bench.step_timer(cfg)
+    run = measure.step_timer(cfg)
     assert run(3) > 0

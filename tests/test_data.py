@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnnexp import data
+from rnnexp.tasks.addition import data
 
 
 @pytest.mark.parametrize("order", data.ORDERS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rnnexp import collect, results
+from rnnexp.runs import combine as collect, results
 
 ROOT = Path(__file__).resolve().parents[1]
 # long enough per job (~1-2 s) that a kill lands mid-sweep
