@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnexp import bench, config
+from rnnexp import config
 from rnnexp.bench import baselines as bench_baselines
-from rnnexp.bench import measure
+from rnnexp.bench import cli, measure, sections
 
 TARGETS = ["1 solve seed 002's task"] * 2 + ["2 step vs PyTorch", "3 replicas", "4 large sizes"] + \
           ["5 end to end"] * 2 + ["6 scaling"] * 2
@@ -18,7 +18,7 @@ TARGETS = ["1 solve seed 002's task"] * 2 + ["2 step vs PyTorch", "3 replicas", 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    assert bench.main(["--quick", "--out", str(out)]) == 0
+    assert cli.main(["--quick", "--out", str(out)]) == 0
     return out
 
 
@@ -27,7 +27,7 @@ def test_quick_benchmark_has_every_section_and_target(quick_run):
     assert targets["target"].tolist() == TARGETS
     assert set(targets["met"]) <= {"yes", "no"}
     assert targets["goal"].str.match(r"^(>=|<=) [0-9.]+$").all()
-    for name in bench.SECTIONS:
+    for name in sections.SECTIONS:
         assert len(pd.read_csv(quick_run / f"{name}.csv")) > 0, name
     # the rows that quick mode measures for real (target 1 needs the loop to solve: not in seconds)
     assert np.isfinite(targets[targets["target"].str[0].isin(list("3456"))]["value"]).all()

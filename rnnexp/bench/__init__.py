@@ -27,8 +27,8 @@ Sections (each a function in ``SECTIONS`` returning its table and its rows of th
 
 Modules: ``measure`` (timing a training step, interleaved repeats, peak memory, the machine),
 ``sections`` (one function per section), ``cli`` (arguments, the output tables), ``baselines``
-(the peers). May import everything below it (``config``, ``train``, ``engine``, ``tasks``); nothing
-imports the benchmark.
+(the peers); ``cli.main`` is the command. May import everything below it (``config``, ``train``,
+``engine``, ``tasks``); nothing imports the benchmark.
 """
 from __future__ import annotations
 
@@ -37,8 +37,3 @@ import os
 CALLER_ENV = dict(os.environ)  # the end-to-end commands run with the caller's environment
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before NumPy loads BLAS; no effect if NumPy is already loaded
-
-from .cli import main  # noqa: E402
-from .sections import SECTIONS  # noqa: E402
-
-__all__ = ["main", "SECTIONS"]

@@ -1,6 +1,6 @@
 """``python -m rnnexp.bench [SECTION ...] [--quick] [--out DIR]`` (see ``rnnexp.bench``)."""
 import sys
 
-from . import main
+from .cli import main
 
 sys.exit(main())
