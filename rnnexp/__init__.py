@@ -1,3 +1,37 @@
-"""rnnexp: a research harness for how plain recurrent networks learn binary addition."""
+"""rnnexp: a research harness for how plain recurrent networks learn binary addition.
+
+The package is a house of rooms; each imports only the rooms listed after it (tests/test_layout.py
+checks it from the source, and that no import cycle exists):
+
+- ``engine/``   Hydra-free numerics: activations, losses, init, optim, gradients, ``network``
+                (NetSpec, output layer, loss) and ``models/`` (rnn, birnn, lstm, gru).   -> numpy only
+- ``tasks/``    one package per task, found by name; ``addition/``: bit sequences, evaluation sets,
+                batches, accuracies, seed 001's metric, the msb limits.                  -> engine
+- ``config.py`` the typed schema, allowed values, ``net_spec`` (settings -> NetSpec).    -> engine, tasks
+- ``train.py``  the training loop: ``train(Config) -> Result`` (tables).                  -> config, engine, tasks
+- ``runs/``     one job (``job.run``), results on disk, the cache of finished trainings,
+                combining a sweep's runs, the sweep-end callback.                        -> train, config, engine, tasks
+                (``runs.callbacks`` alone also starts the report, when a sweep ends)
+- ``report/``   report.md and figures of a sweep dir (``python -m rnnexp.report DIR``).  -> runs, config, engine, tasks
+- ``bench/``    the benchmark and its peers (``python -m rnnexp.bench``).                -> train, config, engine, tasks
+- ``cli.py``    checks every configuration of a command line before any job starts.     -> config
+- ``__main__.py`` the Hydra entry point; ``collect.py``: ``python -m rnnexp.collect DIR``. -> cli, runs, config
+
+Only the entry point and ``runs.job`` see a Hydra ``DictConfig``. The cache key's engine version
+(``runs.cache.engine_version``) hashes exactly the modules that compute results: ``engine/``,
+``tasks/``, ``train.py``, ``config.py``.
+
+A setting from the command line to the array it shapes (three modules at most):
+
+- ``hidden``: ``config.py`` (``net_spec``) -> ``engine/network.py`` (``NetSpec.hidden``) ->
+  ``engine/models/_stack.py`` (``init_params``: ``Whh: (R, H, H)``; the states ``(T+1, R, B, H)``).
+- ``model.layers``: ``config.py`` (``net_spec`` passes the model group as ``NetSpec.options``) ->
+  ``engine/network.py`` -> ``engine/models/_stack.py`` (``n_layers``: ``Wxh_l1, Whh_l1, ...``, one
+  cache per layer); the setting is declared beside the models (``ModelConf``, ``engine/models``).
+- ``bits``: ``config.py`` -> ``train.py`` (``data.Batches``, ``data.eval_set``) ->
+  ``tasks/addition/data.py`` (``x: (T=bits, R, B, 2)``).
+- ``activation``: ``config.py`` (``net_spec``) -> ``engine/network.py`` (``NetSpec.act``, looked up
+  in ``engine/activations.py``) -> the cell (``engine/models/rnn.py``: ``h = act(a)``, ``(R, B, H)``).
+"""
 
 __version__ = "0.1.0"

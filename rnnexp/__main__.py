@@ -1,4 +1,4 @@
-"""The Hydra entry point: ``python -m rnnexp [-m] [key=value ...]``. Config in, ``train.run`` out."""
+"""The Hydra entry point: ``python -m rnnexp [-m] [key=value ...]``. Config in, ``runs.job.run`` out."""
 from __future__ import annotations
 
 import shlex
@@ -21,14 +21,15 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from . import cli, collect, config, results, sweepdir, train  # noqa: E402
+from . import cli, config  # noqa: E402
+from .runs import combine, job, results, sweepdir  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path=str(config.conf_dir()), config_name="config")
 def app(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     try:
-        result = train.run(cfg, hc.runtime.output_dir, base_dir=hc.runtime.cwd)  # cache_dir: from the launch dir
+        result = job.run(cfg, hc.runtime.output_dir, base_dir=hc.runtime.cwd)  # cache_dir: from the launch dir
     except results.DifferentRun as e:  # another command's finished run is in this job's folder: kept
         raise sweepdir.Refused(f"rnnexp: error: {e}") from None
     s = result.summary
@@ -39,7 +40,7 @@ def app(cfg: DictConfig) -> None:
     if hc.mode.name == "MULTIRUN":
         print(f"[job {hc.job.num}] {' '.join(hc.overrides.task)}: {line}", flush=True)  # workers: a pipe buffers
     else:
-        print(collect.format_overview(s, keys=[]))
+        print(combine.format_overview(s, keys=[]))
         print(f"rnnexp: {line}\nresults: {hc.runtime.output_dir}")
 
 

@@ -2,8 +2,11 @@
 
 OmegaConf enforces the types (``hidden=abc`` fails); ``check`` enforces ranges, choices and
 relations between settings, with one line per problem naming the setting and what is allowed.
-Only the Hydra entry point and ``train.run`` see a ``DictConfig``; the numerical code gets plain
+Only the Hydra entry point and ``runs.job.run`` see a ``DictConfig``; the numerical code gets plain
 values.
+
+Over 400 lines because the schema, its rules and the checks that apply them are one unit: a
+setting's type, default, allowed values and the message that names them are read side by side.
 """
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import activations, data, gradients, init, losses, models, network, optim
-from .models import ModelConf  # name, layers; a model's own settings extend it (rnnexp/models)
+from .engine import activations, gradients, init, losses, models, network, optim
+from .engine.models import ModelConf  # name, layers; a model's own settings extend it (engine/models)
+from .tasks.addition import data
 
 LR_SCHEDULES = ("constant", "halve_on_rise")
 
@@ -251,7 +255,7 @@ def allowed(key: str) -> Optional[str]:
     """What is allowed for a setting (by its config key), if there is a rule for it."""
     rule = RULES.get(key) or RULES.get(f"{key}.name")
     for name in models.names() if rule is None else ():
-        rule = getattr(models.get(name), "RULES", {}).get(key)
+        rule = getattr(models.module(name), "RULES", {}).get(key)
         if rule:
             break
     return rule[1] if rule else None
@@ -301,7 +305,7 @@ def check(cfg) -> None:
     name = _select(cfg, "model.name")
     _check_types(cfg, name if isinstance(name, str) and name in models.names() else None)
     _apply(RULES, cfg)
-    module = models.get(name)  # a model may add rules for its own settings
+    module = models.module(name)  # a model may add rules for its own settings
     _apply(getattr(module, "RULES", {}), cfg)
     problem = module.check(lambda key: _select(cfg, key)) if hasattr(module, "check") else None
     if problem:
@@ -345,7 +349,7 @@ def _apply(rules, cfg) -> None:
 
 
 def schema(model: Optional[str] = None) -> DictConfig:
-    """The typed schema: ``Config`` with ``model``'s own settings (its ``Conf`` in rnnexp/models)."""
+    """The typed schema: ``Config`` with ``model``'s own settings (its ``Conf`` in rnnexp/engine/models)."""
     out = OmegaConf.structured(Config)
     if model in models.names():
         out.model = OmegaConf.structured(models.conf_class(model))

@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from PIL import Image
 
-from . import activations
+from .engine import activations
+from .tasks.addition import msb_bit_limits, msb_per_bit_limit, msb_sum_limit  # the task's causal limits
 
 PANEL_W, PANEL_H, DPI = 3.3, 2.5, 100
 WRAP = 4  # panels per line when only one key makes panels
@@ -47,25 +48,6 @@ DIVERGED_MARK = dict(marker="v", s=34, edgecolors="black", linewidths=0.6, zorde
 GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
 GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gamma
                 for i, v in enumerate(sorted({1.0 / a.gamma for a in activations.ACTIVATIONS.values()}))}
-
-
-# --- reference values for a causal model reading msb first (REFERENCE.md) ------------------------
-
-def msb_bit_limits(bits: int) -> np.ndarray:
-    """Best per-position accuracy on msb order, indexed by bit (0 = least significant).
-
-    The carry into bit k is 1 with probability 1/2 - 2^-(k+1) and has not been seen yet, so the best
-    guess is a_k XOR b_k: right with probability 1/2 + 2^-(k+1).
-    """
-    return 0.5 + 2.0 ** -(np.arange(bits) + 1.0)
-
-
-def msb_per_bit_limit(bits: int) -> float:
-    return float(msb_bit_limits(bits).mean())  # 0.6245 for 8 bits
-
-
-def msb_sum_limit(bits: int) -> float:
-    return 0.75 ** (bits - 1)  # no carry anywhere: 0.1335 for 8 bits
 
 
 # --- labels and layout ---------------------------------------------------------------------------

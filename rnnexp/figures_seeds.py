@@ -25,7 +25,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from . import collect, data, figures, metrics, results
+from . import figures
+from .runs import combine as collect, results
+from .tasks.addition import data, metrics
 from .figures import fmt
 
 TOLERANCES = (1e-1, 1e-2, 1e-3, 1e-4)  # seed 003's stopping tolerances

@@ -27,7 +27,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from . import activations, collect, figures, results
+from . import figures
+from .engine import activations
+from .runs import combine as collect, results
 from .figures import fmt
 
 SIGMA_KEYS = ("init.scale", "init", "init.input_scale")  # settings that move sigma_max at step 0

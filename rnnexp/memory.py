@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import config, data, losses
+from . import config
+from .engine import losses
+from .tasks.addition import data
 
 GATES = {"rnn": 1, "birnn": 1, "gru": 3, "lstm": 4}  # G: the cell's pre-activations are G*H wide
 STATES = {"lstm": 2}  # state arrays carried per layer (h, and c for an LSTM)

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import collect, figures, figures_seeds, figures_studies, results
+from . import figures, figures_seeds, figures_studies
+from .runs import combine as collect, results
 
 FIGURES = "figures"
 NEEDED = ("summary", "history", "profile", "positions")  # the combined tables the report reads

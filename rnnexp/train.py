@@ -2,17 +2,22 @@
 
 Never raises on divergence: a replica whose loss or weights become NaN/inf is frozen at its last
 finite weights and recorded (``diverged``, ``diverged_step``); the others go on.
+
+Plain values in, tables out: ``train`` takes a ``config.Config`` and knows nothing of Hydra, folders
+or the cache (``rnnexp.runs.job`` runs it for a Hydra job). May import ``config``, ``engine`` and
+``tasks`` only.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import config, data, gradients, memory, metrics, network, optim
+from . import config, memory
+from .engine import gradients, network, optim
+from .tasks.addition import data, metrics
 
 SEED001_EVAL = 1000  # seed 001 scored its metric on the first 1,000 training problems
 
@@ -27,7 +32,7 @@ class Result:
     positions: pd.DataFrame  # one row per (replica, position): final per-bit accuracy
     lengths: pd.DataFrame  # one row per (replica, bits_scored): the final model scored at each length
     wall_time: float
-    cached: bool = False  # loaded from the cache of finished trainings (rnnexp.cache), not trained now
+    cached: bool = False  # loaded from the cache of finished trainings (rnnexp.runs.cache), not trained now
 
 
 def replica_rngs(seed: int, replica_ids) -> tuple[list, list]:
@@ -101,7 +106,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                     "eval_loss": evaluation["loss"], "bit_acc": evaluation["bit_acc"], "sum_acc": evaluation["sum_acc"],
                     "train_loss": win_loss / win_n, "grad_norm": norm, "grad_norm_max": win_gmax,
                     "clipped": fired, "clip_frac": win_clip / win_n,
-                    "sigma_max": gradients.largest_singular_value(spec.module.recurrent_weights(params)),
+                    "sigma_max": gradients.largest_singular_value(spec.impl.recurrent_weights(params)),
                     "lr_now": lr.copy(), "diverged": ~active,
                 }
                 if steps_per_epoch:
@@ -176,30 +181,3 @@ def _seed001_metric(spec, params, batches) -> np.ndarray:
     z, _ = network.forward(spec, params, x)
     return metrics.seed001_accuracy(network.predict(spec, z), y)
 
-
-def run(cfg, out_dir, base_dir=None) -> Result:
-    """Check ``cfg`` (a Hydra ``DictConfig``), train, and write the run's tables into ``out_dir``.
-
-    With ``cfg.cache`` a finished training of the same settings and engine code is loaded instead
-    of trained again (``rnnexp.cache``); a relative ``cfg.cache_dir`` is taken from ``base_dir``
-    (default: the current folder). ``cache=false`` trains again and replaces the stored result.
-    """
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-
-    from . import __version__, cache, results
-
-    config.check(cfg)
-    plain = OmegaConf.to_object(cfg)  # a config.Config: no Hydra below this line
-    store = Path(base_dir or ".") / plain.cache_dir  # an absolute cache_dir stays as it is
-    result, cached = cache.train_cached(cfg, store, reuse=plain.cache)
-    result = dataclasses.replace(result, cached=cached)
-    columns = results.config_columns(cfg)
-    columns["steps"] = config.effective_steps(plain)
-    tables = {"summary": result.summary.drop(columns=["steps"]), "history": result.history,
-              "profile": result.profile, "positions": result.positions, "lengths": result.lengths}
-    meta = {"status": "complete", "wall_time": result.wall_time, "cached": cached,
-            "engine_version": cache.engine_version(), "rnnexp_version": __version__}
-    results.write_run(out_dir, tables, columns, meta)
-    return result

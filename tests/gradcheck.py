@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnexp import network
+from rnnexp.engine import network
 
 
 def truncated_objective(spec, params, x, y, h0, h_ref):
@@ -31,7 +31,7 @@ def truncated_objective(spec, params, x, y, h0, h_ref):
 
 def reference_states(spec, cache, T):
     """The state entering each step s = 0..T-1: the model's ``state_before``, else ``cache["h"][s]``."""
-    before = getattr(spec.module, "state_before", None)
+    before = getattr(spec.impl, "state_before", None)
     return [before(spec, cache, s) if before else cache["h"][s] for s in range(T)]
 
 
@@ -101,7 +101,7 @@ def random_problem(spec, R, B, T, seed=0):
             params[k] += 0.3 * rng.normal(size=params[k].shape)
     x = rng.integers(0, 2, (T, R, B, 2)).astype(float)
     y = rng.integers(0, 2, (T, R, B)).astype(float)
-    h0 = 0.5 * rng.normal(size=spec.module.initial_state(spec, R, B).shape)  # every state slice non-zero
+    h0 = 0.5 * rng.normal(size=spec.impl.initial_state(spec, R, B).shape)  # every state slice non-zero
     if spec.activation in ("sigmoid", "relu"):
         h0 = np.abs(h0)  # a state this activation can produce
     return params, x, y, h0

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnexp import bench, bench_baselines, config
+from rnnexp import config
+from rnnexp.bench import baselines as bench_baselines
+from rnnexp.bench import cli, measure, sections
 
 TARGETS = ["1 solve seed 002's task"] * 2 + ["2 step vs PyTorch", "3 replicas", "4 large sizes"] + \
           ["5 end to end"] * 2 + ["6 scaling"] * 2
@@ -16,12 +18,12 @@ TARGETS = ["1 solve seed 002's task"] * 2 + ["2 step vs PyTorch", "3 replicas", 
 
 # every section but the end-to-end one, whose two CLI sweeps (each with its report) take most of
 # --quick's time: the fast suite runs these in-process, the slow test below runs --quick whole
-IN_PROCESS = [name for name in bench.SECTIONS if name != "e2e"]
+IN_PROCESS = [name for name in sections.SECTIONS if name != "e2e"]
 
 
 def test_quick_benchmark_sections_in_process(tmp_path):
-    assert list(bench.SECTIONS) == ["solve", "step", "replicas", "floor", "e2e", "scaling", "models"]
-    assert bench.main([*IN_PROCESS, "--quick", "--out", str(tmp_path)]) == 0
+    assert list(sections.SECTIONS) == ["solve", "step", "replicas", "floor", "e2e", "scaling", "models"]
+    assert cli.main([*IN_PROCESS, "--quick", "--out", str(tmp_path)]) == 0
     targets = pd.read_csv(tmp_path / "targets.csv")
     assert targets["target"].tolist() == [t for t in TARGETS if t != "5 end to end"]
     assert set(targets["met"]) <= {"yes", "no"}
@@ -44,12 +46,12 @@ def test_quick_benchmark_sections_in_process(tmp_path):
 @pytest.mark.slow
 def test_quick_benchmark_has_every_section_and_target(tmp_path):
     quick_run = tmp_path
-    assert bench.main(["--quick", "--out", str(quick_run)]) == 0
+    assert cli.main(["--quick", "--out", str(quick_run)]) == 0
     targets = pd.read_csv(quick_run / "targets.csv")
     assert targets["target"].tolist() == TARGETS
     assert set(targets["met"]) <= {"yes", "no"}
     assert targets["goal"].str.match(r"^(>=|<=) [0-9.]+$").all()
-    for name in bench.SECTIONS:
+    for name in sections.SECTIONS:
         assert len(pd.read_csv(quick_run / f"{name}.csv")) > 0, name
     # the rows that quick mode measures for real (target 1 needs the loop to solve: not in seconds)
     assert np.isfinite(targets[targets["target"].str[0].isin(list("3456"))]["value"]).all()
@@ -84,5 +86,5 @@ def test_per_sample_loop_learns_and_its_check_is_exact():
 
 def test_rnnexp_step_timer_trains():
     cfg = config.Config(replicas=2, steps=50)
-    run = bench.step_timer(cfg)
+    run = measure.step_timer(cfg)
     assert run(3) > 0

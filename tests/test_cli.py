@@ -15,7 +15,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from rnnexp import cli, collect, config, models
+from rnnexp import cli, config
+from rnnexp.engine import models
+from rnnexp.runs import combine as collect
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["steps=20", "eval_every=10", "replicas=2"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rnnexp import cache, results
+from rnnexp.runs import cache, results
 
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None

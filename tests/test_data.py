@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnnexp import data
+from rnnexp.tasks.addition import data
 
 
 @pytest.mark.parametrize("order", data.ORDERS)
@@ -176,7 +176,7 @@ def test_shared_training_depends_on_the_seed_not_on_the_replicas():
 def test_train_set_is_a_setting_in_the_tables_and_the_cache_key():
     from omegaconf import OmegaConf
 
-    from rnnexp import cache, results
+    from rnnexp.runs import cache, results
 
     cfg = OmegaConf.structured(_fixed_set_config(train_set="shared"))
     assert results.config_columns(cfg)["train_set"] == "shared"

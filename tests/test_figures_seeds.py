@@ -5,7 +5,9 @@ import pandas as pd
 from PIL import Image
 from test_report import build_quietly, make_sweep
 
-from rnnexp import collect, data, figures_seeds, report
+from rnnexp import figures_seeds, report
+from rnnexp.runs import combine as collect
+from rnnexp.tasks.addition import data
 
 FIXED_SET = ["train_size=16", "batch=4", "epochs=3", "eval_every=4"]  # seed_acc is recorded
 

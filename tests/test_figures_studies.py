@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from rnnexp import collect
+from rnnexp.runs import combine as collect
 from rnnexp import figures_studies as fs
 
 

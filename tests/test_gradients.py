@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gradcheck import max_relative_error, random_problem
 
-from rnnexp import activations, gradients, losses, network
+from rnnexp.engine import activations, gradients, losses, network
 
 R, B, T, H = 3, 4, 5, 6
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import rnnexp.cache
-from rnnexp import collect, results
+import rnnexp.runs.cache
+from rnnexp.runs import combine as collect, results
 
 ROOT = Path(__file__).resolve().parents[1]
 # long enough per job (~1-2 s) that a kill lands mid-sweep
@@ -35,7 +35,7 @@ def finish(p: subprocess.Popen) -> str:
 
 
 def entries(cache: Path) -> int:
-    return len(rnnexp.cache.entries(cache))  # an entry is renamed into place once complete
+    return len(rnnexp.runs.cache.entries(cache))  # an entry is renamed into place once complete
 
 
 def kill_group(p: subprocess.Popen) -> None:

@@ -4,7 +4,9 @@ import tracemalloc
 
 import pytest
 
-from rnnexp import cli, config, data, memory, metrics, models, train
+from rnnexp import cli, config, memory, train
+from rnnexp.engine import models
+from rnnexp.tasks.addition import data, metrics
 
 
 def small(model="rnn", layers=1, **kw):

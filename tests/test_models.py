@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from gradcheck import max_relative_error, random_problem
 
-from rnnexp import activations, config, losses, models, network, train
+from rnnexp import config, train
+from rnnexp.engine import activations, losses, models, network
 
 R, B, T, H = 2, 3, 4, 3
 MODELS = models.names()
@@ -39,7 +40,7 @@ def test_every_model_has_one_module_and_one_config_file():
                    "top_size", "initial_state"):
             assert callable(getattr(m, fn)), (name, fn)
     # the training loop and the network know no model by name
-    for path in ("rnnexp/train.py", "rnnexp/network.py"):
+    for path in ("rnnexp/train.py", "rnnexp/engine/network.py"):
         text = (ROOT / path).read_text()
         assert not any(f'"{name}"' in text or f"'{name}'" in text for name in ("birnn", "lstm", "gru")), path
 
@@ -64,8 +65,8 @@ def test_bptt_matches_central_differences(model, activation, loss, truncate, lay
 def test_birnn_merges(model, merge):
     spec = _spec(model, "tanh", "softmax", layers=2, merge=merge)
     params, x, y, h0 = _problem(spec)
-    assert spec.module.top_size(spec) == (2 * H if merge == "concat" else H)
-    assert params["Wxh_l1"].shape == (R, spec.module.top_size(spec), H)
+    assert spec.impl.top_size(spec) == (2 * H if merge == "concat" else H)
+    assert params["Wxh_l1"].shape == (R, spec.impl.top_size(spec), H)
     assert max_relative_error(spec, params, x, y, h0, eps=EPS) < 1e-6
 
 
@@ -101,7 +102,7 @@ def test_state_gradient_profile_matches_finite_differences(model, layers):
     params, x, y, h0 = _problem(spec)
     z, cache = network.forward(spec, params, x, h0)
     prof = network.state_grad_profile(spec, params, cache, z, y)
-    kinds = spec.module.Cell.states
+    kinds = spec.impl.cell.states
     assert set(prof) == set(kinds)
     eps = 1e-6
 
@@ -110,13 +111,13 @@ def test_state_gradient_profile_matches_finite_differences(model, layers):
         return network.step_losses(spec, zz, y[-1:])[0].mean(axis=(0, 2))  # (R,)
 
     for t in (1, 2, T - 1):
-        state = spec.module.state_before(spec, cache, t).reshape(-1, R, B, H)
+        state = spec.impl.state_before(spec, cache, t).reshape(-1, R, B, H)
         sq = {k: np.zeros(R) for k in kinds}
         for i, idx in itertools.product(range(state.shape[0]), np.ndindex(B, H)):
             up, down = state.copy(), state.copy()
             up[(i, slice(None)) + idx] += eps
             down[(i, slice(None)) + idx] -= eps
-            shape = spec.module.initial_state(spec, R, B).shape
+            shape = spec.impl.initial_state(spec, R, B).shape
             g = (last_loss(t, up.reshape(shape)) - last_loss(t, down.reshape(shape))) / (2 * eps)
             sq[kinds[i % len(kinds)]] += g * g
         for k in kinds:
@@ -137,12 +138,12 @@ def test_birnn_profile_is_finite_and_reaches_back():
 def test_recurrent_weights_cover_every_layer_and_gate():
     spec = _spec("lstm", layers=2)
     params, *_ = _problem(spec)
-    w = spec.module.recurrent_weights(params)
+    w = spec.impl.recurrent_weights(params)
     assert w.shape == (R, 2 * H, 2 * 4 * H)
     np.testing.assert_array_equal(w[:, H:, 4 * H:], params["Whh_l1"])
     rnn = _spec("rnn")
     p, *_ = _problem(rnn)
-    assert rnn.module.recurrent_weights(p) is p["Whh"]
+    assert rnn.impl.recurrent_weights(p) is p["Whh"]
 
 
 def test_lstm_forget_bias_and_gate_init():
@@ -165,7 +166,7 @@ def test_one_layer_rnn_is_unchanged_by_the_layers_setting():
     assert pa.keys() == pb.keys()
     for k in pa:
         np.testing.assert_array_equal(pa[k], pb[k])
-    assert b.module.initial_state(b, R, B).shape == (R, B, H)
+    assert b.impl.initial_state(b, R, B).shape == (R, B, H)
 
 
 # ---- settings ----
@@ -197,7 +198,7 @@ def test_bad_model_settings_fail_in_one_line(kw, message):
 
 def test_model_settings_reach_the_network():
     spec = config.net_spec(_cfg("lstm", model_layers=2, model_forget_bias=0.5))
-    assert spec.module is models.get("lstm")
+    assert spec.impl is models.get("lstm")
     assert spec.options == {"layers": 2, "forget_bias": 0.5}
 
 

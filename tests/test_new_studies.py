@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from presets import run_preset
 
-from rnnexp import activations
+from rnnexp.engine import activations
 
 pytestmark = pytest.mark.slow
 

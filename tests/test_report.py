@@ -15,7 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from PIL import Image
 
-from rnnexp import callbacks, collect, config, figures, report, train
+from rnnexp import config, figures, report
+from rnnexp.runs import callbacks, job
+from rnnexp.runs import combine as collect
 
 FIGURES = ["convergence_loss", "convergence_sum_acc", "convergence_bit_acc", "outcome_success", "outcome_bit_acc",
            "steps_to_solve", "positions", "gradient_profile", "grad_norm", "sigma_max"]
@@ -31,7 +33,7 @@ def make_sweep(root: Path, grid: dict[str, list], fixed=(), collect_now=True) ->
     with initialize_config_dir(config_dir=str(config.conf_dir()), version_base="1.3"):
         for i, vals in enumerate(itertools.product(*grid.values())):
             overrides = [*TINY, *fixed, *(f"{k}={v}" for k, v in zip(grid, vals))]
-            train.run(compose(config_name="config", overrides=overrides), root / str(i))
+            job.run(compose(config_name="config", overrides=overrides), root / str(i))
     if collect_now:
         collect.collect(root, quiet=True)
     return root
@@ -148,7 +150,7 @@ def test_single_run_report_in_the_run_folder(tmp_path):
     config.register()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config.conf_dir()), version_base="1.3"):
-        train.run(compose(config_name="config", overrides=TINY), tmp_path)
+        job.run(compose(config_name="config", overrides=TINY), tmp_path)
     build_quietly(tmp_path)
     _, md = check_report(tmp_path, [])
     assert md.startswith("# Report: single configuration")

@@ -1,4 +1,4 @@
-"""Reuse of finished trainings (rnnexp.cache), forced recomputation, and collecting damaged sweep dirs."""
+"""Reuse of finished trainings (rnnexp.runs.cache), forced recomputation, and collecting damaged sweep dirs."""
 import json
 from pathlib import Path
 
@@ -6,7 +6,10 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from rnnexp import cache, cli, collect, config, results, train
+from rnnexp import cli, config
+from rnnexp.runs import cache, results
+from rnnexp.runs.job import run as run_job
+from rnnexp.runs import combine as collect
 
 TINY = ["steps=20", "eval_every=10", "replicas=2", "bits=4"]  # 4 bits: 64 problems to score
 
@@ -25,7 +28,7 @@ def sweep(tmp_path: Path, name: str, argv: list[str]) -> list[bool]:
     """Run every configuration into ``tmp_path/name/<job>`` with the cache in ``tmp_path/cache``;
     returns which jobs were loaded from the cache."""
     cfgs = compose_all([*argv, *TINY, "cache_dir=cache"])
-    return [train.run(c, tmp_path / name / str(i), base_dir=tmp_path).cached for i, c in enumerate(cfgs)]
+    return [run_job(c, tmp_path / name / str(i), base_dir=tmp_path).cached for i, c in enumerate(cfgs)]
 
 
 def read(d: Path, name="summary", drop=("wall_time",)) -> pd.DataFrame:
@@ -86,22 +89,11 @@ def test_an_unreadable_cache_entry_is_trained_again(tmp_path, capsys):
     assert sweep(tmp_path, "c", ["hidden=4"]) == [True]  # and stored again
 
 
-def test_engine_version_follows_the_numerical_code_only(tmp_path):
-    pkg = Path(cache.__file__).parent
-    assert len(cache.engine_version()) == 16
-    assert cache.engine_version() == cache.engine_version.__wrapped__()
-    names = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py") if cache.is_engine(p)}
-    assert {"train.py", "network.py", "data.py", "config.py", "models/rnn.py"} <= names
-    assert not {"cli.py", "collect.py", "results.py", "cache.py", "__main__.py"} & names
-    assert not cache.is_engine(pkg / "figures_anything.py") and not cache.is_engine(pkg / "report.py")
-    assert cache.is_engine(pkg / "models" / "report.py")  # only the package's own display modules
-
-
 def write_sweep(tmp_path: Path, n=3) -> Path:
     root = tmp_path / "sweep"
     for i, c in enumerate(compose_all([f"hidden={','.join(str(4 * (k + 1)) for k in range(n))}", *TINY,
                                        "cache_dir=cache"])):
-        train.run(c, root / str(i), base_dir=tmp_path)
+        run_job(c, root / str(i), base_dir=tmp_path)
         (root / str(i) / ".hydra").mkdir()  # as Hydra leaves it in every job folder
     (root / "multirun.yaml").write_text("hydra: {}\n")
     return root

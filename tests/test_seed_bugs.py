@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from gradcheck import max_relative_error
 
-from rnnexp import activations, network
-from rnnexp.models._ops import T_
+from rnnexp.engine import activations, network
+from rnnexp.engine.models._ops import T_
 
 R, B, H = 2, 3, 5
 PROPER_T = 4  # >= 3 steps

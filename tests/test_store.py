@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnexp import cache, collect, report, results, train
+from rnnexp import report, train
+from rnnexp.runs import cache, combine as collect, job, results
 from test_resume import TINY, compose_all, write_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ def configs(*argv: str) -> list:
 def run(tmp_path: Path, name: str, *argv: str) -> list[bool]:
     """Like ``test_resume.sweep`` (jobs in ``tmp_path/name/<i>``, cache in ``tmp_path/cache``):
     which jobs were loaded from the cache."""
-    return [train.run(c, tmp_path / name / str(i), base_dir=tmp_path).cached for i, c in enumerate(configs(*argv))]
+    return [job.run(c, tmp_path / name / str(i), base_dir=tmp_path).cached for i, c in enumerate(configs(*argv))]
 
 
 def cli(tmp_path: Path, *argv: str, package: Path = ROOT) -> subprocess.CompletedProcess:
@@ -155,7 +156,7 @@ def test_results_survive_a_change_of_the_code_that_calls_them(tmp_path):
     pkg = tmp_path / "edited"
     shutil.copytree(ROOT / "rnnexp", pkg / "rnnexp", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "conf", pkg / "conf")
-    code = pkg / "rnnexp" / "cache.py"
+    code = pkg / "rnnexp" / "runs" / "cache.py"
     text, n = re.subn(r"^(\s*def .*\):|\s*def .*-> .*:)$", r"\1  # edited", code.read_text(), flags=re.M)
     assert n >= 3
     code.write_text(text)
@@ -195,7 +196,7 @@ def test_a_store_that_cannot_be_written_still_writes_the_run(tmp_path, capsys):
     (c,) = configs("hidden=4")
     path = cache.entry_path(tmp_path / "cache", cache.settings(c), cache.engine_version())
     path.mkdir(parents=True)  # a folder where the entry would go
-    assert train.run(c, tmp_path / "a", base_dir=tmp_path).cached is False
+    assert job.run(c, tmp_path / "a", base_dir=tmp_path).cached is False
     err = capsys.readouterr().err
     assert "is unreadable (IsADirectoryError)" in err and "could not store the result" in err
     assert results.read_run(tmp_path / "a")[1]["summary"].shape[0] == 2

@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from rnnexp import cache, results, sweepdir
+from rnnexp.runs import cache, results, sweepdir
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["steps=20", "eval_every=10", "replicas=2"]

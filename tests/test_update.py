@@ -8,8 +8,10 @@ pass building its gradients top layer first) fails these tests.
 import numpy as np
 import pytest
 
-from rnnexp import config, data, gradients, metrics, models, network, optim, train
-from rnnexp.models import birnn
+from rnnexp import config, train
+from rnnexp.engine import gradients, models, network, optim
+from rnnexp.engine.models import birnn
+from rnnexp.tasks.addition import data, metrics
 
 R, B, H, BITS = 3, 4, 3, 5
 # every model structure: each model x one and two layers x (birnn) each way of merging directions
@@ -188,7 +190,7 @@ def test_one_step_of_train_moves_each_parameter_as_documented(monkeypatch, merge
     ex, ey = data.eval_set(cfg.bits, cfg.order)
     np.testing.assert_allclose(h.loc[1, "eval_loss"], metrics.evaluate(spec, want, ex, ey)["loss"], rtol=1e-10)
     np.testing.assert_allclose(
-        h.loc[1, "sigma_max"], gradients.largest_singular_value(spec.module.recurrent_weights(want)), rtol=1e-10)
+        h.loc[1, "sigma_max"], gradients.largest_singular_value(spec.impl.recurrent_weights(want)), rtol=1e-10)
 
 
 @pytest.mark.parametrize("merge", birnn.MERGES)

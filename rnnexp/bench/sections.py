@@ -1,54 +1,24 @@
-"""Benchmarks: ``python -m rnnexp.bench [SECTION ...] [--quick] [--out DIR]``.
-
-Measures rnnexp against the peers in ``rnnexp.bench_baselines`` (written fresh there: the seeds'
-per-sample loop, PyTorch CPU, the matmul floor) and against the targets of issue 6. Every
-comparison is timed side by side in the same run, interleaved in a rotating order (so drift, load
-and warm-up hit every variant alike), and reported as the median over repeats of the per-repeat
-ratio. The run prints one table per section and a ``targets`` table (every ratio with its goal),
-and writes them as CSV and markdown, with a description of the machine, into ``--out``
-(default ``runs/bench/<date>_<time>``). ``--quick`` shrinks every section to a smoke test of a few
-seconds: its numbers are not the targets' measurements.
-
-BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``
-are set (as in sweep workers, where the joblib launcher sets them to 1; PyTorch is set to one
-thread too). The end-to-end section runs the commands as a user would, with the caller's
-environment.
-
-Sections (each a function in ``SECTIONS`` returning its table and its rows of the targets table):
-
-- ``solve`` (target 1): wall time to solve seed 002's task, rnnexp's default configuration vs the
-  per-sample loop. See ``solve_section`` for how "time to solve" is counted.
-- ``step`` (target 2): time per training step, one replica, hidden 16, batch 32, 8 bits, vs PyTorch.
-- ``replicas`` (target 3): time per step of 10 replicas vs 1.
-- ``floor`` (target 4): time per step at hidden 256, batch 256, 32 bits vs the matmul floor.
-- ``e2e`` (target 5): the example sweep and the seed 001 order reproduction, wall time.
-- ``scaling`` (target 6): time per step against bits and replicas; peak memory of the largest case.
-- ``models``: time per step of every model relative to the Elman RNN.
-"""
+"""The benchmark's sections, one function each (``SECTIONS``), returning its table and its rows of
+the targets table (see ``rnnexp.bench``)."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-_CALLER_ENV = dict(os.environ)  # the end-to-end commands run with the caller's environment
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before NumPy loads BLAS; no effect if NumPy is already loaded
+import numpy as np
+import pandas as pd
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from . import bench_baselines as baselines  # noqa: E402
-from . import config, data, gradients, metrics, models, network, optim, train  # noqa: E402
+from . import CALLER_ENV
+from . import baselines
+from .. import config, train
+from ..tasks.addition import data, metrics
+from .measure import _config, _peak_memory, _step_and_eval_seconds, _target, interleaved, step_timer
 
 # model variants of the "models" section: (label, model, its settings)
 MODEL_VARIANTS = [
@@ -67,69 +37,6 @@ E2E_COMMANDS = [
                                                              "replicas=2"], 180.0),
 ]
 
-
-# ---- timing ----
-
-def _config(model: str = "rnn", settings: dict | None = None, **values) -> config.Config:
-    cfg = config.Config()
-    cfg.model = models.conf_class(model)(name=model, **(settings or {}))
-    for key, value in values.items():
-        if key == "optimizer":
-            cfg.optimizer = dataclasses.replace(cfg.optimizer, name=value)
-        else:
-            setattr(cfg, key, value)
-    config.check(cfg)
-    return cfg
-
-
-def step_timer(cfg: config.Config):
-    """A function ``run(n) -> seconds`` that does n training steps as ``train.train`` does them
-    (draw a batch, forward, BPTT, gradient norm, clipping, optimizer step), without evaluation."""
-    spec = config.net_spec(cfg)
-    init_rngs, data_rngs = train.replica_rngs(cfg.seed, np.arange(cfg.replicas))
-    state = {"params": network.init_params(spec, init_rngs), "s": 0}
-    batches = data.Batches(data_rngs, cfg.bits, cfg.order, cfg.batch, cfg.train_size)
-    opt = optim.make(cfg.optimizer.name, state["params"], momentum=cfg.optimizer.momentum,
-                     beta1=cfg.optimizer.beta1, beta2=cfg.optimizer.beta2, eps=cfg.optimizer.eps)
-    lr = np.full(cfg.replicas, float(cfg.lr))
-    active = np.ones(cfg.replicas, bool)
-
-    def run(n: int) -> float:
-        t0 = time.perf_counter()
-        with np.errstate(all="ignore"):
-            for _ in range(n):
-                x, y = batches.next(state["s"])
-                _, grads, _, _ = network.loss_and_grads(spec, state["params"], x, y)
-                norm = gradients.global_norm(grads)
-                gradients.clip(grads, cfg.clip.name, cfg.clip.threshold, norm)
-                state["params"] = opt.step(state["params"], grads, lr, active)
-                state["s"] += 1
-        return time.perf_counter() - t0
-
-    return run
-
-
-def interleaved(timers: list, steps: int, repeats: int) -> np.ndarray:
-    """Seconds per step, ``(repeats, len(timers))``: every repeat runs each timer for ``steps``
-    steps, in an order rotated by one each repeat, after one warm-up call each."""
-    for run in timers:
-        run(max(1, steps // 5))  # warm-up: first-touch allocations, caches
-    times = np.empty((repeats, len(timers)))
-    for r in range(repeats):
-        for k in np.roll(np.arange(len(timers)), r):
-            times[r, k] = timers[k](steps) / steps
-    return times
-
-
-def _target(target: str, what: str, value: float, goal: str, note: str = "", unit: str = "x") -> dict:
-    """One row of the targets table; ``goal`` is ``">= v"`` or ``"<= v"``."""
-    op, limit = goal.split()
-    met = bool(np.isfinite(value) and (value >= float(limit) if op == ">=" else value <= float(limit)))
-    return {"target": target, "measured": what, "value": value, "unit": unit, "goal": goal,
-            "met": "yes" if met else "no", "note": note}
-
-
-# ---- sections ----
 
 def solve_section(args):
     """Target 1: wall time to solve seed 002's task (hidden 16, lsb, 100 % of all 16,384 problems).
@@ -207,23 +114,6 @@ def solve_section(args):
     return table, targets
 
 
-def _step_and_eval_seconds(cfg: config.Config, repeats: int = 3) -> tuple[float, float]:
-    """Median seconds of one training step and of one evaluation on the evaluation set."""
-    run = step_timer(cfg)
-    run(20)
-    step = np.median([run(50) / 50 for _ in range(repeats)])
-    spec = config.net_spec(cfg)
-    params = network.init_params(spec, train.replica_rngs(cfg.seed, np.arange(cfg.replicas))[0])
-    ex, ey = data.eval_set(cfg.bits, cfg.order)
-    metrics.evaluate(spec, params, ex, ey)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        metrics.evaluate(spec, params, ex, ey)
-        times.append(time.perf_counter() - t0)
-    return step, float(np.median(times))
-
-
 def step_section(args):
     """Target 2: one training step, one replica, hidden 16, batch 32, 8 bits: PyTorch / rnnexp.
     Both use SGD; rnnexp's step includes drawing its batch, PyTorch's batches are made beforehand."""
@@ -278,8 +168,8 @@ def floor_section(args):
 def e2e_section(args):
     """Target 5: wall time of whole commands, report included, run as a user would (a fresh
     process, ``cache=false`` so nothing is reused, sweep and cache dirs in a temporary folder)."""
-    env = dict(_CALLER_ENV)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    env = dict(CALLER_ENV)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")]))
 
     def run(overrides):
         with tempfile.TemporaryDirectory(prefix="rnnexp-bench-") as tmp:
@@ -337,24 +227,6 @@ def scaling_section(args):
     ]
 
 
-def _peak_memory(cfg: config.Config) -> tuple[int, int]:
-    """Peak bytes allocated during two training steps, and during one evaluation, of ``cfg``."""
-    run = step_timer(cfg)
-    spec = config.net_spec(cfg)
-    params = network.init_params(spec, train.replica_rngs(cfg.seed, np.arange(cfg.replicas))[0])
-    ex, ey = data.eval_set(cfg.bits, cfg.order)
-    peaks = []
-    for work in (lambda: run(2), lambda: metrics.evaluate(spec, params, ex, ey)):
-        tracemalloc.start()
-        try:
-            with np.errstate(all="ignore"):
-                work()
-            peaks.append(tracemalloc.get_traced_memory()[1])
-        finally:
-            tracemalloc.stop()
-    return peaks[0], peaks[1]
-
-
 def models_section(args):
     """Time per training step of every model relative to the Elman RNN (hidden 16, batch 32,
     10 replicas, 8 bits): each variant's median time per step and the median over repeats of its
@@ -377,104 +249,3 @@ def models_section(args):
 
 SECTIONS = {"solve": solve_section, "step": step_section, "replicas": replicas_section, "floor": floor_section,
             "e2e": e2e_section, "scaling": scaling_section, "models": models_section}
-
-
-# ---- the machine, the output ----
-
-def machine() -> dict[str, str]:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    blas = "unknown"
-    try:
-        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{info.get('name')} {info.get('version')}"
-    except Exception:  # the layout of show_config differs between NumPy versions
-        pass
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = "not installed"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(), "numpy": np.__version__,
-            "blas": blas, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "torch": torch_version,
-            "platform": platform.platform()}
-
-
-def _fmt(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        return "nan" if not np.isfinite(v) else (f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}")
-    return str(v)
-
-
-def _markdown(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _arguments(argv):
-    ap = argparse.ArgumentParser(prog="python -m rnnexp.bench", description=__doc__.splitlines()[0])
-    ap.add_argument("sections", nargs="*", default=[], help=f"sections to run (default: all): {', '.join(SECTIONS)}")
-    ap.add_argument("--quick", action="store_true", help="a smoke test of every section in seconds (not the targets' numbers)")
-    ap.add_argument("--out", default=None, help="folder for the CSV and markdown tables (default runs/bench/<date>_<time>)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed repeats per variant, medians over them (default 7; quick 2)")
-    ap.add_argument("--steps", type=int, default=None, help="training steps per timed repeat (default 40; quick 4)")
-    ap.add_argument("--solve-networks", type=int, default=None, help="solve: networks (loop seeds / rnnexp replicas) timed (default 5; quick 1)")
-    ap.add_argument("--loop-max-iterations", type=int, default=None, help="solve: the loop gives up after this many iterations (default 20000; quick 200)")
-    ap.add_argument("--hidden", type=int, default=16, help="models section")
-    ap.add_argument("--batch", type=int, default=32, help="models section")
-    ap.add_argument("--replicas", type=int, default=10, help="models section")
-    ap.add_argument("--bits", type=int, default=8, help="models section: sequence length")
-    ap.add_argument("--models", nargs="*", default=[], help="models section: only these (the rnn is always timed)")
-    args = ap.parse_args(argv)
-    for name in args.sections:
-        if name not in SECTIONS:
-            ap.error(f"no section {name!r}: sections are {', '.join(SECTIONS)}")
-    defaults = {"repeats": (7, 2), "steps": (40, 4), "solve_networks": (5, 1), "loop_max_iterations": (20_000, 200)}
-    for key, (full, quick) in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, quick if args.quick else full)
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _arguments(sys.argv[1:] if argv is None else argv)
-    out = Path(args.out or Path("runs") / "bench" / time.strftime("%Y-%m-%d_%H-%M-%S"))
-    out.mkdir(parents=True, exist_ok=True)
-    info = machine()
-    load_before = os.getloadavg()
-    t0 = time.perf_counter()
-    tables, targets = {}, []
-    for name in args.sections or list(SECTIONS):
-        table, rows = SECTIONS[name](args)
-        tables[name] = table
-        targets += rows
-        table.to_csv(out / f"{name}.csv", index=False)
-        print(f"== {name} ==\n{table.to_string(index=False, float_format=_fmt)}\n", flush=True)
-    info["load_average"] = f"{load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-minute)"
-    info["duration"] = f"{time.perf_counter() - t0:.0f} s" + (" (--quick: smoke test, not the targets' numbers)" if args.quick else "")
-    target_table = pd.DataFrame(targets, columns=["target", "measured", "value", "unit", "goal", "met", "note"])
-    target_table.to_csv(out / "targets.csv", index=False)
-    print(f"== targets ==\n{target_table.drop(columns=['note']).to_string(index=False, float_format=_fmt)}\n")
-    print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()))
-    md = ["# rnnexp benchmark", "", "`python -m rnnexp.bench " + " ".join(sys.argv[1:] if argv is None else argv) + "`", "",
-          "| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in info.items()]
-    md += ["", "## targets", "", _markdown(target_table)]
-    for name, table in tables.items():
-        md += ["", f"## {name}", "", _markdown(table)]
-    (out / "bench.md").write_text("\n".join(md) + "\n")
-    pd.Series(info).to_csv(out / "machine.csv", header=["value"], index_label="key")
-    print(f"tables: {out}/{{targets,{','.join(tables)}}}.csv, {out}/bench.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

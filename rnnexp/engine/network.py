@@ -45,14 +45,15 @@ class NetSpec:
         return losses.get(self.loss)
 
     @cached_property
-    def module(self):
+    def impl(self) -> models.Model:
+        """The model object (``models.get(self.model)``) whose methods run the recurrence."""
         return models.get(self.model)
 
 
 def init_params(spec: NetSpec, rngs: list[np.random.Generator]) -> dict[str, np.ndarray]:
-    params = spec.module.init_params(spec, rngs)
+    params = spec.impl.init_params(spec, rngs)
     n_out = spec.loss_fn.n_out
-    params["Why"] = init.weights(rngs, spec.init, (spec.module.top_size(spec), n_out), scale=spec.input_scale)
+    params["Why"] = init.weights(rngs, spec.init, (spec.impl.top_size(spec), n_out), scale=spec.input_scale)
     if spec.bias:
         params["by"] = init.zeros(len(rngs), n_out)
     return params
@@ -60,7 +61,7 @@ def init_params(spec: NetSpec, rngs: list[np.random.Generator]) -> dict[str, np.
 
 def forward(spec: NetSpec, params, x, h0=None):
     """``x: (T, R, B, I)`` -> logits ``(T, R, B, O)`` and the cache for ``backward``."""
-    top, cache = spec.module.forward(spec, params, x, h0)
+    top, cache = spec.impl.forward(spec, params, x, h0)
     z = project(top, params["Why"])  # (T, R, B, O)
     if "by" in params:
         z += params["by"]
@@ -92,7 +93,7 @@ def loss_and_grads(spec: NetSpec, params, x, y, h0=None):
 def backward(spec: NetSpec, params, cache, dz):
     top = cache["top"]
     dtop = project(dz, T_(params["Why"]))  # (T, R, B, top)
-    grads = spec.module.backward(spec, params, cache, dtop, spec.truncate)
+    grads = spec.impl.backward(spec, params, cache, dtop, spec.truncate)
     grads["Why"] = outer_sum(top, dz)
     if "by" in params:
         grads["by"] = bias_grad(dz)
@@ -104,7 +105,7 @@ def state_grad_profile(spec: NetSpec, params, cache, z, y):
     B = y.shape[2]
     _, dz_last = step_losses(spec, z[-1:], y[-1:])
     dtop_last = (dz_last[0] / B) @ T_(params["Why"])  # (R, B, top)
-    return spec.module.state_grad_profile(spec, params, cache, dtop_last)
+    return spec.impl.state_grad_profile(spec, params, cache, dtop_last)
 
 
 def predict(spec: NetSpec, z) -> np.ndarray:

@@ -4,9 +4,11 @@ A training is identified by everything that can change its numbers and nothing e
 
 - the resolved settings, without Hydra's node and without the run-time settings ``RUNTIME``
   (``cache``, ``cache_dir``: how to run, not what to train), and
-- ``engine_version()``: a hash of the source of the numerical modules (every module of the
-  package except ``NOT_ENGINE``, so a new model file counts automatically) and of the numpy and
-  pandas versions.
+- ``engine_version()``: a hash of the source of the modules that compute results (``ENGINE``:
+  ``engine/``, ``tasks/``, ``train.py`` and ``config.py``, whose ``net_spec`` and
+  ``effective_steps`` turn settings into the arithmetic; a new model or task file counts
+  automatically) and of the numpy and pandas versions. What only launches, stores or shows runs
+  (the entry point, ``cli``, ``runs/``, ``report/``, ``bench/``) is not in it.
 
 Each result is one file, ``<cache_dir>/<engine version>/<key>.result``, where ``key`` is the SHA-256
 of the settings and the engine version (``key``). The file is a one-line header, ``rnnexp-cache 1
@@ -29,7 +31,6 @@ or changed.
 """
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
 import json
@@ -41,12 +42,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from . import config, results, train
+from .. import config, train
+from . import results
 
-# modules that only launch, check, store or show runs: editing them does not change any number
-# (patterns: every figures*/report* module of the report side counts as display code)
-NOT_ENGINE = ("__main__.py", "cli.py", "sweepdir.py", "cache.py", "results.py", "collect.py", "callbacks.py",
-              "report*.py", "figures*.py", "bench*.py")
+# the modules that compute results, relative to the package (a folder: every module below it)
+ENGINE = ("engine", "tasks", "train.py", "config.py")
 
 MAGIC = b"rnnexp-cache 1"  # format of an entry's header; another format is another store
 SUFFIX = ".result"
@@ -54,14 +54,14 @@ SUFFIX = ".result"
 
 def is_engine(path: Path) -> bool:
     """Whether a module of the package can change the numbers a training produces."""
-    package = Path(__file__).resolve().parent
-    return not (path.parent == package and any(fnmatch.fnmatch(path.name, p) for p in NOT_ENGINE))
+    rel = path.resolve().relative_to(Path(__file__).resolve().parents[1])
+    return rel.parts[0] in ENGINE
 
 
 @functools.lru_cache(maxsize=1)
 def engine_version() -> str:
     """Hash of the numerical code: the package's engine modules plus the numpy and pandas versions."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     h = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__}\n".encode())
     for path in sorted(package.rglob("*.py")):
         if not is_engine(path):

@@ -9,7 +9,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from . import collect, results
+from . import combine, results
 
 
 class CollectResults(Callback):
@@ -22,14 +22,14 @@ class CollectResults(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            tables = collect.collect(sweep_dir)
+            tables = combine.collect(sweep_dir)
         except FileNotFoundError as e:
             print(f"rnnexp: {e}")
             return
-        print(collect.format_overview(tables["summary"]))
+        print(combine.format_overview(tables["summary"]))
         print(f"tables: {sweep_dir}/{{{','.join(results.TABLES)}}}.csv")
         try:
-            from . import report
+            from .. import report
 
             t0 = time.perf_counter()
             path = report.build(sweep_dir, report.from_collected(sweep_dir, tables))

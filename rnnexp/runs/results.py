@@ -34,7 +34,7 @@ from typing import Any, Callable
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from .config import RUNTIME
+from ..config import RUNTIME
 
 TABLES = ("summary", "history", "profile", "positions", "lengths")
 MARKER = "run.json"

@@ -1,25 +1,11 @@
-"""Sequence models. Each model is one module in this package, found by its name.
+"""Sequence models, one module per model, found by name: ``get(name)`` is the model, an object with
+the methods of the ``Model`` protocol below (every array carries a leading replica axis R).
 
-A model module provides (every array carries a leading replica axis R):
+A model module ends with ``MODEL = ...``: for a stack of one kind of cell (``rnn``, ``lstm``,
+``gru``) that is ``_stack.Stack(Cell)`` (the cell is all the module writes, ``Stack``'s methods run
+it); ``birnn`` writes its own class. Besides ``MODEL`` a module may define, at module level (found
+through ``module(name)``):
 
-- ``init_params(spec, rngs) -> dict``: its own weights, ``(R, ...)`` each.
-- ``forward(spec, params, x, h0=None) -> (top, cache)``: ``x: (T, R, B, I)`` to the per-step
-  features the output layer reads, ``top: (T, R, B, spec.top_size)``.
-- ``backward(spec, params, cache, dtop, truncate=None) -> grads``: BPTT from ``dL/dtop``;
-  ``truncate=k`` lets each step's loss reach back at most k earlier steps.
-- ``state_grad_profile(spec, params, cache, dtop_last) -> {name: (R, T)}``: ``||dL_T / dh_t||`` for
-  t = 1..T when only the last step's loss is back-propagated (full BPTT); gated models add their
-  other states (LSTM: ``"c"``). With several layers (or directions) the norm is over all of them.
-- ``recurrent_weights(params) -> (R, P, Q)``: the matrix whose largest singular value is tracked
-  (``Whh`` for the Elman RNN; with several layers, directions or gates, every recurrent matrix
-  placed block-diagonally, so the value is the largest over them).
-- ``top_size(spec) -> int`` and ``initial_state(spec, R, B) -> array``.
-
-Optional:
-
-- ``state_before(spec, cache, s) -> array``: the state entering step ``s`` (``s = 0``: the initial
-  state), in the layout of ``initial_state``, so a computation can restart from it (the truncated
-  gradient check does). Models that support truncated BPTT provide it.
 - ``Conf``: a dataclass extending ``ModelConf`` with the model's own settings (its config file
   ``conf/model/<name>.yaml`` names it in its defaults list as ``/model_<name>_schema@_here_``).
 - ``RULES``: ``{"model.<field>": (test, what is allowed)}`` for those settings, and
@@ -29,7 +15,7 @@ Optional:
 State layout: a model's state is ``(K, R, B, H)`` with K state slices (one per layer and state
 kind, e.g. ``h`` and ``c`` for an LSTM, layer by layer); when K = 1 it is just ``(R, B, H)``.
 
-The output layer (``Why``, ``by``) and the loss are shared by every model (``rnnexp.network``).
+The output layer (``Why``, ``by``) and the loss are shared by every model (``engine.network``).
 Adding a model means adding a module here and a file in ``conf/model/``; the training loop does
 not change.
 """
@@ -39,14 +25,53 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Protocol
+
+import numpy as np
 
 
 @dataclass
 class ModelConf:
     """Settings every model has; a model's ``Conf`` extends it with its own."""
 
-    name: str = "rnn"  # the sequence model: a module in rnnexp/models
+    name: str = "rnn"  # the sequence model: a module in rnnexp/engine/models
     layers: int = 1  # stacked recurrent layers; layer l > 1 reads layer l-1's states
+
+
+class Model(Protocol):
+    """What the network (``engine.network``) and the measures (``tasks``) call on a model.
+
+    ``spec`` is the ``network.NetSpec`` (``spec.hidden``, ``spec.act``, ``spec.options`` for the
+    model's own settings such as ``layers``).
+    """
+
+    def top_size(self, spec) -> int:
+        """Width of the per-step features the output layer reads."""
+
+    def initial_state(self, spec, R: int, B: int) -> np.ndarray:
+        """The zero state, in the model's state layout."""
+
+    def init_params(self, spec, rngs) -> dict[str, np.ndarray]:
+        """Its own weights, ``(R, ...)`` each, replica r drawn from ``rngs[r]``."""
+
+    def recurrent_weights(self, params) -> np.ndarray:
+        """``(R, P, Q)``: the matrix whose largest singular value is tracked (``Whh`` for the Elman
+        RNN; with several layers, directions or gates, every recurrent matrix block-diagonally)."""
+
+    def forward(self, spec, params, x, h0=None) -> tuple[np.ndarray, dict]:
+        """``x: (T, R, B, I)`` -> ``top: (T, R, B, top_size)`` and the cache for ``backward``."""
+
+    def backward(self, spec, params, cache, dtop, truncate=None) -> dict[str, np.ndarray]:
+        """BPTT from ``dL/dtop``; ``truncate=k``: each step's loss reaches back at most k steps."""
+
+    def state_grad_profile(self, spec, params, cache, dtop_last) -> dict[str, np.ndarray]:
+        """``||dL_T / dh_t||`` for t = 1..T, ``{name: (R, T)}``, when only the last step's loss is
+        back-propagated (full BPTT); gated models add their other states (LSTM: ``"c"``). With
+        several layers (or directions) the norm is over all of them."""
+
+    # Optional (causal models): ``state_before(spec, cache, s) -> array``, the state entering step
+    # ``s`` (``s = 0``: the initial state) in the layout of ``initial_state``, so a computation can
+    # restart from it (the prefix-tree evaluation and the truncated gradient check do).
 
 
 def names() -> list[str]:
@@ -54,12 +79,18 @@ def names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
-def get(name: str) -> ModuleType:
+def module(name: str) -> ModuleType:
+    """The module of model ``name``: its ``MODEL`` and its settings (``Conf``, ``RULES``, ``check``)."""
     if name not in names():
         raise ValueError(f"model={name!r}: allowed values are {', '.join(names())}")
     return importlib.import_module(f"{__name__}.{name}")
 
 
+def get(name: str) -> Model:
+    """The model ``name`` (its module's ``MODEL``)."""
+    return module(name).MODEL
+
+
 def conf_class(name: str) -> type:
     """The settings dataclass of a model: its ``Conf``, else ``ModelConf``."""
-    return getattr(get(name), "Conf", ModelConf)
+    return getattr(module(name), "Conf", ModelConf)

@@ -1,6 +1,6 @@
-"""Stacked recurrent layers built from a *cell*: forward, BPTT (full or truncated), the state-gradient
-profile and the state layout, shared by ``rnn``, ``lstm`` and ``gru`` (``birnn`` uses the layer
-functions in both directions).
+"""Stacked recurrent layers built from a *cell*: ``Stack(cell)`` is the model (forward, BPTT full or
+truncated, the state-gradient profile, the state layout) of ``rnn``, ``lstm`` and ``gru``; ``birnn``
+uses the layer functions below in both directions.
 
 A cell is a small class in its model's module that knows one layer's step:
 
@@ -160,124 +160,116 @@ def layer_grads(cell, lp, c, dpre) -> dict[str, np.ndarray]:
     return g
 
 
-# ---- the stack ----
+# ---- the model: a stack of layers of one kind of cell ----
 
-def forward(cell, spec, params, x, h0=None):
-    T, R, B, _ = x.shape
-    s0 = split_state(cell, spec, h0, R, B)
-    inp, layers = x, []
-    for l in range(n_layers(spec)):
-        c = layer_forward(cell, spec, layer_params(params, l), inp, s0[l])
-        layers.append(c)
-        inp = c["h"][1:]  # (T, R, B, H): this layer's output is the next one's input
-    return inp, {"x": x, "h": layers[-1]["h"], "layers": layers}
+class Stack:
+    """The ``Model`` protocol (``rnnexp.engine.models``) for stacked layers of ``cell``.
 
-
-def backward(cell, spec, params, cache, dtop, truncate=None):
-    layers = cache["layers"]
-    L, T = len(layers), dtop.shape[0]
-    lps = [layer_params(params, l) for l in range(L)]
-    if truncate is None or truncate >= T - 1:
-        dpres, dout = [None] * L, dtop
-        for l in range(L - 1, -1, -1):
-            dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout)
-            if l:
-                dout = project(dpres[l], T_(lps[l]["Wxh"]))  # dL/d(outputs of layer l-1)
-    else:
-        dpres = _truncated(cell, spec, lps, layers, dtop, truncate)
-    grads = {}
-    for l in range(L):
-        grads.update({pname(k, l): v for k, v in layer_grads(cell, lps[l], layers[l], dpres[l]).items()})
-    return grads
-
-
-def _truncated(cell, spec, lps, layers, dtop, k):
-    """Truncated BPTT, one lag j = 0..k at a time over all steps and layers.
-
-    Step t's loss reaches the states of steps t-k..t of *every* layer (the window is anchored at the
-    loss, as in the gradient oracle): at lag j, ``dS[l][s]`` is dL_{s+j}/d(states of layer l after
-    step s); it comes from lag j-1 at step s+1 (through time) and from layer l+1 at lag j (upwards).
-    """
-    L, T = len(layers), dtop.shape[0]
-    for l in range(L):
-        cell.prepare(spec, lps[l], layers[l])
-    acc = [_ops.zeros(*dtop.shape[:-1], cell.gates * spec.hidden) for _ in range(L)]
-    prev = [None] * L  # dL/d(states before step s) at the previous lag, s = 0..T-j
-    for j in range(k + 1):
-        n = T - j
-        carry = dtop[:n] if j == 0 else None  # the output layer feeds lag 0 only
-        for l in range(L - 1, -1, -1):
-            if j == 0:
-                dS = (carry,) + tuple(np.zeros_like(carry) for _ in cell.states[1:])
-            else:
-                dS = tuple(a[1:] for a in prev[l])
-                if carry is not None:
-                    dS = (dS[0] + carry,) + dS[1:]
-            dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS)
-            acc[l][:n] += dpre
-            carry = project(dpre, T_(lps[l]["Wxh"])) if l else None
-    return acc
-
-
-def state_grad_profile(cell, spec, params, cache, dtop_last):
-    """``||dL_T/d state_t||`` over batch, units and layers, t = 1..T: ``{name: (R, T)}``.
-
-    ``state_t`` is what the network carries from step t to step t+1 (every layer's states; what
-    ``state_before(t + 1)`` returns), and the derivatives are partial: each state slice moves alone.
-    At t = T only the top layer's h reaches L_T (through the output layer), so the other slices
-    (an LSTM's c_T, lower layers' h_T) count 0 there.
-    """
-    layers = cache["layers"]
-    L = len(layers)
-    T, R = layers[0]["h"].shape[0] - 1, dtop_last.shape[0]
-    sq = {name: np.zeros((R, T)) for name in cell.states}
-    dout = np.zeros((T,) + dtop_last.shape)
-    dout[-1] = dtop_last
-    for l in range(L - 1, -1, -1):
-        lp = layer_params(params, l)
-
-        def record(t, dS, lp=lp, c=layers[l]):
-            for name, g in cell.state_grads(spec, lp, c, t, dS).items():
-                sq[name][:, t] += (g * g).sum(axis=(1, 2))
-
-        dpre = layer_backward(cell, spec, lp, layers[l], dout, record)
-        if l:
-            dout = project(dpre, T_(lp["Wxh"]))
-    sq[cell.states[0]][:, T - 1] += (dtop_last * dtop_last).sum(axis=(1, 2))  # h_T of the top layer
-    return {k: np.sqrt(v) for k, v in sq.items()}
-
-
-# ---- the model interface (rnnexp.models) of a stack of one kind of cell ----
-
-def interface(cell) -> dict:
-    """Every function a model module provides, for a stack of ``cell`` layers.
-
-    A cell-based model module ends with ``globals().update(_stack.interface(Cell))``: the cell is
-    all it has to write.
+    A cell-based model module ends with ``MODEL = _stack.Stack(Cell)``: the cell is all it writes,
+    and these methods are the code that runs it.
     """
 
-    def top_size(spec) -> int:
+    def __init__(self, cell):
+        self.cell = cell
+
+    def __repr__(self) -> str:
+        return f"Stack({self.cell.__module__}.{self.cell.__qualname__})"
+
+    def top_size(self, spec) -> int:
         return spec.hidden
 
-    def initial_state_(spec, R: int, B: int) -> np.ndarray:
-        return initial_state(cell, spec, R, B)
+    def initial_state(self, spec, R: int, B: int) -> np.ndarray:
+        return initial_state(self.cell, spec, R, B)
 
-    def init_params_(spec, rngs) -> dict[str, np.ndarray]:
-        return init_params(cell, spec, rngs)
+    def init_params(self, spec, rngs) -> dict[str, np.ndarray]:
+        return init_params(self.cell, spec, rngs)
 
-    def forward_(spec, params, x, h0=None):
-        return forward(cell, spec, params, x, h0)
+    def recurrent_weights(self, params) -> np.ndarray:
+        return recurrent_weights(params)
 
-    def backward_(spec, params, cache, dtop, truncate=None):
-        return backward(cell, spec, params, cache, dtop, truncate)
+    def state_before(self, spec, cache, s: int) -> np.ndarray:
+        return state_before(self.cell, cache, s)
 
-    def state_before_(spec, cache, s):
-        return state_before(cell, cache, s)
+    def forward(self, spec, params, x, h0=None):
+        cell = self.cell
+        T, R, B, _ = x.shape
+        s0 = split_state(cell, spec, h0, R, B)
+        inp, layers = x, []
+        for l in range(n_layers(spec)):
+            c = layer_forward(cell, spec, layer_params(params, l), inp, s0[l])
+            layers.append(c)
+            inp = c["h"][1:]  # (T, R, B, H): this layer's output is the next one's input
+        return inp, {"x": x, "h": layers[-1]["h"], "layers": layers}
 
-    def state_grad_profile_(spec, params, cache, dtop_last):
-        """``||dL_T/d(state)_t||`` over batch, units and layers, t = 1..T, per carried state."""
-        return state_grad_profile(cell, spec, params, cache, dtop_last)
+    def backward(self, spec, params, cache, dtop, truncate=None):
+        cell, layers = self.cell, cache["layers"]
+        L, T = len(layers), dtop.shape[0]
+        lps = [layer_params(params, l) for l in range(L)]
+        if truncate is None or truncate >= T - 1:
+            dpres, dout = [None] * L, dtop
+            for l in range(L - 1, -1, -1):
+                dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout)
+                if l:
+                    dout = project(dpres[l], T_(lps[l]["Wxh"]))  # dL/d(outputs of layer l-1)
+        else:
+            dpres = self._truncated(spec, lps, layers, dtop, truncate)
+        grads = {}
+        for l in range(L):
+            grads.update({pname(k, l): v for k, v in layer_grads(cell, lps[l], layers[l], dpres[l]).items()})
+        return grads
 
-    return {"top_size": top_size, "initial_state": initial_state_, "init_params": init_params_,
-            "recurrent_weights": recurrent_weights, "forward": forward_, "backward": backward_,
-            "state_before": state_before_, "state_grad_profile": state_grad_profile_}
+    def _truncated(self, spec, lps, layers, dtop, k):
+        """Truncated BPTT, one lag j = 0..k at a time over all steps and layers.
+
+        Step t's loss reaches the states of steps t-k..t of *every* layer (the window is anchored at
+        the loss, as in the gradient oracle): at lag j, ``dS[l][s]`` is dL_{s+j}/d(states of layer l
+        after step s); it comes from lag j-1 at step s+1 (through time) and from layer l+1 at lag j
+        (upwards).
+        """
+        cell = self.cell
+        L, T = len(layers), dtop.shape[0]
+        for l in range(L):
+            cell.prepare(spec, lps[l], layers[l])
+        acc = [_ops.zeros(*dtop.shape[:-1], cell.gates * spec.hidden) for _ in range(L)]
+        prev = [None] * L  # dL/d(states before step s) at the previous lag, s = 0..T-j
+        for j in range(k + 1):
+            n = T - j
+            carry = dtop[:n] if j == 0 else None  # the output layer feeds lag 0 only
+            for l in range(L - 1, -1, -1):
+                if j == 0:
+                    dS = (carry,) + tuple(np.zeros_like(carry) for _ in cell.states[1:])
+                else:
+                    dS = tuple(a[1:] for a in prev[l])
+                    if carry is not None:
+                        dS = (dS[0] + carry,) + dS[1:]
+                dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS)
+                acc[l][:n] += dpre
+                carry = project(dpre, T_(lps[l]["Wxh"])) if l else None
+        return acc
+
+    def state_grad_profile(self, spec, params, cache, dtop_last):
+        """``||dL_T/d state_t||`` over batch, units and layers, t = 1..T: ``{name: (R, T)}``.
+
+        ``state_t`` is what the network carries from step t to step t+1 (every layer's states; what
+        ``state_before(t + 1)`` returns), and the derivatives are partial: each state slice moves
+        alone. At t = T only the top layer's h reaches L_T (through the output layer), so the other
+        slices (an LSTM's c_T, lower layers' h_T) count 0 there.
+        """
+        cell, layers = self.cell, cache["layers"]
+        L = len(layers)
+        T, R = layers[0]["h"].shape[0] - 1, dtop_last.shape[0]
+        sq = {name: np.zeros((R, T)) for name in cell.states}
+        dout = np.zeros((T,) + dtop_last.shape)
+        dout[-1] = dtop_last
+        for l in range(L - 1, -1, -1):
+            lp = layer_params(params, l)
+
+            def record(t, dS, lp=lp, c=layers[l]):
+                for name, g in cell.state_grads(spec, lp, c, t, dS).items():
+                    sq[name][:, t] += (g * g).sum(axis=(1, 2))
+
+            dpre = layer_backward(cell, spec, lp, layers[l], dout, record)
+            if l:
+                dout = project(dpre, T_(lp["Wxh"]))
+        sq[cell.states[0]][:, T - 1] += (dtop_last * dtop_last).sum(axis=(1, 2))  # h_T of the top layer
+        return {k: np.sqrt(v) for k, v in sq.items()}

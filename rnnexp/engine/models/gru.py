@@ -90,6 +90,4 @@ class Cell:
         return {"h": dS[0]}
 
 
-# top_size, initial_state, init_params, recurrent_weights, forward, backward, state_before,
-# state_grad_profile: the stack driver's, for this cell (see rnnexp.models)
-globals().update(_stack.interface(Cell))
+MODEL = _stack.Stack(Cell)  # the model: stacked layers of this cell (the Model protocol, rnnexp.engine.models)

@@ -3,7 +3,7 @@
 Shapes: ``x: (T, R, B, I)``, states ``h: (T+1, R, B, H)`` with ``h[0]`` the initial state,
 ``Wxh: (R, I, H)``, ``Whh: (R, H, H)``, ``bh: (R, 1, H)``. Layer l > 0 reads layer l-1's states
 (``Wxh_l1: (R, H, H)``, ...); the output layer reads the top layer. The stacking, truncated BPTT
-and the gradient profile are in ``_stack``; this module is the cell.
+and the gradient profile are ``_stack.Stack``'s methods; this module is the cell.
 """
 from __future__ import annotations
 
@@ -53,6 +53,4 @@ class Cell:
         return {"h": dS[0]}
 
 
-# top_size, initial_state, init_params, recurrent_weights, forward, backward, state_before,
-# state_grad_profile: the stack driver's, for this cell (see rnnexp.models)
-globals().update(_stack.interface(Cell))
+MODEL = _stack.Stack(Cell)  # the model: stacked layers of this cell (the Model protocol, rnnexp.engine.models)

@@ -6,6 +6,9 @@
   error only if the *signed* sum of (predicted bit - true bit) over its bits exceeds 0.1. It is not
   an accuracy in any usual sense (an all-zeros prediction scores 100 %); it is here to explain the
   seed's "84 %".
+- ``msb_bit_limits``, ``msb_per_bit_limit``, ``msb_sum_limit``: the best scores a causal model can
+  reach on msb order (it emits each sum bit before seeing the carry into it), the reference lines
+  of the report.
 """
 from __future__ import annotations
 
@@ -13,8 +16,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import network
+from ...engine import network
 
+
+# --- reference values for a causal model reading msb first (REFERENCE.md) ------------------------
+
+def msb_bit_limits(bits: int) -> np.ndarray:
+    """Best per-position accuracy on msb order, indexed by bit (0 = least significant).
+
+    The carry into bit k is 1 with probability 1/2 - 2^-(k+1) and has not been seen yet, so the best
+    guess is a_k XOR b_k: right with probability 1/2 + 2^-(k+1).
+    """
+    return 0.5 + 2.0 ** -(np.arange(bits) + 1.0)
+
+
+def msb_per_bit_limit(bits: int) -> float:
+    return float(msb_bit_limits(bits).mean())  # 0.6245 for 8 bits
+
+
+def msb_sum_limit(bits: int) -> float:
+    return 0.75 ** (bits - 1)  # no carry anywhere: 0.1335 for 8 bits
 
 
 def seed001_accuracy(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -31,8 +52,8 @@ def evaluate(spec: network.NetSpec, params, x, y, *, max_elems: int = 2**15) -> 
     """
     R = next(iter(params.values())).shape[0]
     T, N = x.shape[0], x.shape[-2]
-    width = spec.module.top_size(spec)
-    causal = hasattr(spec.module, "state_before")  # it can restart from its state at any step
+    width = spec.impl.top_size(spec)
+    causal = hasattr(spec.impl, "state_before")  # it can restart from its state at any step
     if x.ndim == 3 and causal:
         return _evaluate_tree(spec, params, prefix_tree(x, y), R, max(1, max_elems // (R * width)))
     if x.ndim == 3:  # one problem set for every replica
@@ -134,7 +155,7 @@ def _evaluate_tree(spec, params, tree: list[Level], R: int, chunk: int) -> dict[
         if t == T - 1:
             sums_right += ok @ count
             return
-        state = spec.module.state_before(spec, cache, 1)  # the state after this step
+        state = spec.impl.state_before(spec, cache, 1)  # the state after this step
         c_lo, c_hi = np.searchsorted(tree[t + 1].parent, [lo, hi])  # the children of these nodes
         for c in range(c_lo, c_hi, chunk):
             descend(t + 1, c, min(c + chunk, c_hi), lo, state, ok)

@@ -38,7 +38,8 @@ from hydra.errors import CompactHydraException, HydraException
 from omegaconf import OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from . import collect, config, results
+from .. import config
+from . import combine as collect, results
 
 RECORD = ".rnnexp-command.json"  # in every run and sweep dir: the command whose jobs it holds
 PROGRAM = "python -m rnnexp"
