@@ -37,6 +37,8 @@ NOT_ENGINE = ("__main__.py", "cli.py", "cache.py", "results.py", "collect.py", "
 def is_engine(path: Path) -> bool:
     """Whether a module of the package can change the numbers a training produces."""
     package = Path(__file__).resolve().parent
+    if package / "report" in Path(path).parents:  # the report room (rnnexp/report/): display code only
+        return False
     return not (path.parent == package and any(fnmatch.fnmatch(path.name, p) for p in NOT_ENGINE))
 
 

@@ -1,18 +1,9 @@
-"""Report sections for the seed reproductions (``experiments/order``, ``classic``, ``seed000``).
+"""Seed 001's "100 % vs 84 %" bit-order study (``experiments/order``): its own metric against honest ones.
 
-Each appears when the data calls for it, whatever the sweep:
-
-- ``seed_metric``: the runs trained on a fixed set, so seed 001's own metric (``seed_acc``) was
-  recorded. Its value beside the honest per-bit and whole-sum accuracy on every problem, the msb
-  limits of a causal model, and what an all-zeros predictor scores on each (computed here); the
-  loss and the seed's metric after every epoch.
-- ``tolerance``: any run with an evaluation loss (seed 003's view). Training steps needed to bring
-  the evaluation loss under 1e-1, 1e-2, 1e-3 and 1e-4, per configuration.
-- ``blowup``: a replica diverged, or its gradient norm grew 100-fold over its start (seed 000's
-  symptom). Every replica's largest singular value of ``Whh`` and gradient norm against training step.
-
-``sections`` returns the markdown; ``rnnexp.report`` places it before the list of tables. Figures
-are drawn like ``rnnexp.figures`` (Agg canvas, no pyplot, 256-colour PNGs).
+Section ``seed_metric``: the runs trained on a fixed set, so seed 001's own metric (``seed_acc``)
+was recorded. Its value beside the honest per-bit and whole-sum accuracy on every problem, the msb
+limits of a causal model, and what an all-zeros predictor and a XOR b score on each (computed
+here); the loss and the seed's metric after every epoch.
 """
 from __future__ import annotations
 
@@ -20,76 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from . import collect, data, figures, metrics, results
-from .figures import fmt
+from ... import data, metrics, results  # outside the report: the task's problems and measures; table files
+from .. import figures, layout
+from ._common import Context, bare_figure, configurations, md_table, not_drawn, palette, short, span, wrap
 
-TOLERANCES = (1e-1, 1e-2, 1e-3, 1e-4)  # seed 003's stopping tolerances
-BLOWUP_FACTOR = 100.0  # a replica's gradient norm this many times its start counts as blowing up
+HEADING = "Seed 001's metric against the honest ones"
 METRIC_NAMES = {"seed_acc": "seed 001's metric\n(first 1,000 training pairs)",
                 "bit_acc": "per-bit accuracy\n(every problem)", "sum_acc": "whole-sum accuracy\n(every problem)"}
 METRIC_COLOURS = {"seed_acc": "#c8553d", "bit_acc": "#3d7ea6", "sum_acc": "#5b8e4f"}
 
 
-# --- helpers -------------------------------------------------------------------------------------
-
-def configurations(summary: pd.DataFrame, keys: list[str]) -> list[tuple[str, pd.DataFrame]]:
-    """``(label, replica rows)`` per configuration in the report's value order; label ``k=v, ...``."""
-    keys = [k for k in keys if k not in collect.paired_keys(summary, keys)]  # in the report's table
-    if not keys:
-        return [("all runs", summary)]
-    rank = {k: {v: i for i, v in enumerate(figures.value_order(summary[k]))} for k in keys}
-    groups = [(v if isinstance(v, tuple) else (v,), g) for v, g in summary.groupby(keys, dropna=False, sort=False)]
-    groups.sort(key=lambda x: tuple(rank[k][fmt(v)] for k, v in zip(keys, x[0])))
-    return [(", ".join(f"{k}={fmt(v)}" for k, v in zip(keys, vals)), g) for vals, g in groups]
-
-
-def _short(label: str) -> str:
-    """A configuration label on several lines, for a tick label."""
-    return label.replace(", ", "\n")
-
-
-def _md(df: pd.DataFrame, left: int = 1) -> str:
-    head = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join("---" if i < left else "---:" for i in range(len(head))) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _range(x: pd.Series, f="{:.3f}") -> str:
-    x = x.dropna()
-    if not len(x):
-        return "n/a"
-    if len(x) == 1:
-        return f.format(x.iloc[0])
-    return f"{f.format(x.mean())} [{f.format(x.min())}–{f.format(x.max())}]"
-
-
-def _figure(w: float, h: float, ncols: int = 1, legend_width: float = 2.4):
-    fig = Figure(figsize=(w * ncols + legend_width, h), dpi=figures.DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    main, side = fig.subfigures(1, 2, width_ratios=[w * ncols, legend_width], wspace=0)
-    return fig, main, side
-
-
-def _wrap(text: str, width: int = 80) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.fill(line, width) for line in text.splitlines())
-
-
-def _palette(labels: list[str]) -> dict[str, tuple]:
-    import seaborn as sns
-
-    cb = sns.color_palette("colorblind", 10)
-    cols = [cb[i] for i in (0, 1, 2, 4, 3, 5, 9, 7, 8, 6)]
-    return {lab: cols[i % len(cols)] for i, lab in enumerate(labels)}
-
+# --- reference predictors ------------------------------------------------------------------------
 
 def all_zeros_scores(bits: int, order: str) -> dict[str, float]:
     """What a model that always answers 0 scores on every ``bits``-bit problem in ``order``."""
@@ -108,30 +43,31 @@ def xor_scores(bits: int) -> dict[str, float]:
             "sum_acc": float((pred == y).all(axis=0).mean())}
 
 
-# --- seed 001: its metric against the honest ones -------------------------------------------------
+# --- the section ---------------------------------------------------------------------------------
 
-def wants_seed_metric(summary: pd.DataFrame) -> bool:
-    return "seed_acc" in summary and summary["seed_acc"].notna().any()
-
-
-def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list[str]:
+def seed_metric(ctx: Context) -> list[str]:
+    """Seed 001's metric beside per-bit and whole-sum accuracy, the all-zeros and a XOR b predictors."""
+    summary, history, keys, fig_dir, sub = ctx.summary, ctx.history, ctx.keys, ctx.fig_dir, ctx.sub
+    if "seed_acc" not in summary or not summary["seed_acc"].notna().any():
+        return not_drawn(HEADING, "the runs recorded no `seed_acc` (seed 001's metric is recorded only when training "
+                                  "on a fixed set, `train_size` > 0)")
     confs = [(lab, g) for lab, g in configurations(summary, keys) if g["seed_acc"].notna().any()]
     labels = [lab for lab, _ in confs]
-    colours = _palette(labels)
+    colours = palette(labels)
     zero_keys = sorted({int(b) for b in summary["bits"]})  # the order does not change what all zeros score
     zeros = {b: all_zeros_scores(b, "lsb") for b in zero_keys}
     msb_bits = sorted({int(b) for b in summary.loc[summary["order"] == "msb", "bits"] if b <= data.EXHAUSTIVE_MAX_BITS})
     xors = {b: xor_scores(b) for b in msb_bits}
-    sub = _wrap(sub)
+    sub = wrap(sub)
 
     # table 1: the three metrics per configuration, and the all-zeros predictor
     rows = []
     for lab, g in confs:
         rows.append({"configuration": lab, "replicas": len(g),
-                     "seed 001's metric, mean [min–max]": _range(g["seed_acc"]),
+                     "seed 001's metric, mean [min–max]": span(g["seed_acc"]),
                      "median": f"{g['seed_acc'].median():.3f}",
-                     "per-bit acc": _range(g["bit_acc"], "{:.4f}"), "whole-sum acc": _range(g["sum_acc"], "{:.4f}"),
-                     "final loss per bit": _range(g["eval_loss"], "{:.4f}")})
+                     "per-bit acc": span(g["bit_acc"], "{:.4f}"), "whole-sum acc": span(g["sum_acc"], "{:.4f}"),
+                     "final loss per bit": span(g["eval_loss"], "{:.4f}")})
     for b, z in zeros.items():
         rows.append({"configuration": f"all-zeros predictor ({b} bits, either order)", "replicas": "–",
                      "seed 001's metric, mean [min–max]": f"{z['seed_acc']:.3f}", "median": "–",
@@ -161,7 +97,7 @@ def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list
     lim = "; ".join(f"{b} bits: {figures.msb_per_bit_limit(b):.4f} per bit, {figures.msb_sum_limit(b):.4f} whole-sum"
                     for b in limits)
     return [
-        "## Seed 001's metric against the honest ones", "",
+        f"## {HEADING}", "",
         "The runs trained on a fixed set, so seed 001's own accuracy was recorded as its code computes it: a "
         "problem counts as an error only if the *signed* sum of (predicted bit - true bit) over its bits exceeds "
         "0.1, scored on the first 1,000 training pairs. Predicting a 0 where the answer has a 1 is never an error, "
@@ -169,10 +105,10 @@ def seed_metric_section(summary, history, keys, fig_dir: Path, sub: str) -> list
         "the last rows score the best causal model (it answers a XOR b, the carry unseen). Beside it: per-bit "
         "and whole-sum accuracy on every problem, mean [min–max] over replicas. The numbers are in "
         "`report_seed_metric.csv`.", "",
-        _md(table), "",
+        md_table(table), "",
         "Loss per bit on every problem after each epoch (epoch 0: before training), mean over replicas "
         "(`report_epoch_loss.csv`):", "",
-        _md(per_epoch), "",
+        md_table(per_epoch), "",
         "### Seed 001's metric vs per-bit and whole-sum accuracy", "",
         "![Seed 001's metric vs per-bit and whole-sum accuracy](figures/seed_metric.png)", "",
         "Bars: mean over replicas; dots: replicas. " + (f"Dashed lines: the best a causal model can do in msb order "
@@ -188,7 +124,7 @@ def _seed_metric_bars(confs, zeros, xors, colours, path: Path, sub: str) -> None
     groups = [(lab, g) for lab, g in confs] + [(f"always answers 0\n({b} bits)", z) for b, z in zeros.items()]
     groups += [(f"best causal, msb:\na XOR b ({b} bits)", {**z, "_hatch": ".."}) for b, z in xors.items()]
     n = len(groups)
-    fig, main, side = _figure(max(5.0, 1.35 * n + 1.0), 4.4, legend_width=2.9)
+    fig, main, side = bare_figure(max(5.0, 1.35 * n + 1.0), 4.4, legend_width=2.9)
     ax = main.subplots()
     main.suptitle(f"Seed 001's metric vs per-bit and whole-sum accuracy\n{sub}", fontsize=10)
     width = 0.26
@@ -212,11 +148,11 @@ def _seed_metric_bars(confs, zeros, xors, colours, path: Path, sub: str) -> None
             for j, (m, ref) in enumerate((("bit_acc", figures.msb_per_bit_limit(bits)),
                                           ("sum_acc", figures.msb_sum_limit(bits)))):
                 x = i + j * width
-                ax.hlines(ref, x - width * 0.6, x + width * 0.6, color=figures.REF_COLOR, ls="--", lw=1.4, zorder=6)
+                ax.hlines(ref, x - width * 0.6, x + width * 0.6, color=layout.REF_COLOR, ls="--", lw=1.4, zorder=6)
                 ax.text(x + width * 0.62, ref, f"{ref:.4f}", fontsize=6.5, va="center", ha="left",
-                        color=figures.REF_COLOR, zorder=6)
+                        color=layout.REF_COLOR, zorder=6)
             msb_lines.add(bits)
-    ax.set_xticks(range(n), [_short(lab) for lab, _ in groups], fontsize=7)
+    ax.set_xticks(range(n), [short(lab) for lab, _ in groups], fontsize=7)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("fraction", fontsize=9)
     ax.tick_params(labelsize=8)
@@ -225,17 +161,17 @@ def _seed_metric_bars(confs, zeros, xors, colours, path: Path, sub: str) -> None
                for m in METRIC_NAMES]
     handles.append(Line2D([], [], ls="", marker="o", ms=3, color="black", label="one replica"))
     if msb_lines:
-        handles.append(Line2D([], [], color=figures.REF_COLOR, ls="--", lw=1.4,
+        handles.append(Line2D([], [], color=layout.REF_COLOR, ls="--", lw=1.4,
                               label="best causal model, msb order\n(per bit; whole sum)"))
     handles.append(Patch(facecolor="0.8", edgecolor="0.4", hatch="//", label="a model that always\nanswers 0"))
     if xors:
         handles.append(Patch(facecolor="0.8", edgecolor="0.4", hatch="..", label="best causal model, msb:\nanswers a XOR b"))
     side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
-    figures.save(fig, path)
+    layout.save(fig, path)
 
 
 def _epoch_curves(confs, h: pd.DataFrame, colours, path: Path, sub: str) -> None:
-    fig, main, side = _figure(3.8, 3.4, ncols=2, legend_width=2.7)
+    fig, main, side = bare_figure(3.8, 3.4, ncols=2, legend_width=2.7)
     ax_loss, ax_seed = main.subplots(1, 2)
     main.suptitle(f"Loss and seed 001's metric after each epoch\n{sub}", fontsize=10)
     for lab, g in confs:
@@ -255,144 +191,10 @@ def _epoch_curves(confs, h: pd.DataFrame, colours, path: Path, sub: str) -> None
         ax.set_xlabel("epoch (0: before training)", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(color="0.92")
-    handles = [Line2D([], [], color=colours[lab], lw=2, marker="o", ms=3, label=_short(lab)) for lab, _ in confs]
+    handles = [Line2D([], [], color=colours[lab], lw=2, marker="o", ms=3, label=short(lab)) for lab, _ in confs]
     handles += [Patch(facecolor="0.5", alpha=0.25, label="left: range over replicas"),
                 Line2D([], [], color="0.5", lw=0.6, label="right: one replica")]
     side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
-    figures.save(fig, path)
+    layout.save(fig, path)
 
 
-# --- seed 003: steps to reach each loss tolerance -------------------------------------------------
-
-def wants_tolerance(history: pd.DataFrame) -> bool:
-    return "eval_loss" in history and history["step"].nunique() > 1
-
-
-def steps_to_tolerance(history: pd.DataFrame, tolerances=TOLERANCES) -> pd.DataFrame:
-    """Per job x replica x tolerance: the first evaluation step with ``eval_loss <= tol`` (NaN: never)."""
-    h = history[["job", "replica", "step", "eval_loss"]]
-    out = []
-    for tol in tolerances:
-        hit = h[h["eval_loss"] <= tol].groupby(["job", "replica"])["step"].min()
-        reps = h.groupby(["job", "replica"]).size().index
-        out.append(pd.DataFrame({"tolerance": tol, "step": hit.reindex(reps)}).reset_index())
-    return pd.concat(out, ignore_index=True)
-
-
-def tolerance_section(summary, history, keys) -> list[str]:
-    st = steps_to_tolerance(history)
-    every = history.groupby("job")["step"].apply(lambda s: np.diff(np.sort(s.unique())).min() if s.nunique() > 1 else 0)
-    rows = []
-    for lab, g in configurations(summary, keys):
-        row = {"configuration": lab}
-        for tol in TOLERANCES:
-            d = st[(st["tolerance"] == tol) & st["job"].isin(g["job"])]
-            hit = d["step"].dropna()
-            cell = f"{len(hit)}/{len(d)}"
-            if len(hit):
-                cell += f": {hit.median():g}" + (f" [{hit.min():g}–{hit.max():g}]" if len(hit) > 1 else "")
-            row[f"loss ≤ {tol:g}"] = cell
-        row["final loss, median"] = f"{g['eval_loss'].median():.2e}"
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    res = sorted({int(v) for v in every if v})
-    return [
-        "## Steps to reach a loss tolerance (seed 003's view)", "",
-        "Training steps until the evaluation loss (per bit) first fell to each tolerance: replicas that got there / "
-        "replicas, then the median [min–max] step over those that did. Resolution: the evaluation interval"
-        + (f" ({', '.join(map(str, res))} steps)" if res else "") + ".", "",
-        _md(table), ""]
-
-
-# --- seed 000: weights and gradients blowing up ---------------------------------------------------
-
-def blowup_replicas(history: pd.DataFrame) -> pd.DataFrame:
-    """Per job x replica: gradient norm at the first evaluation, the largest before clipping (inf if
-    it overflowed), and ``sigma_max`` at the start and at its largest."""
-    h = history.sort_values("step")
-    g = h.groupby(["job", "replica"])
-    gmax = h.assign(_g=np.where(figures.overflowed(h["grad_norm_max"]), np.inf, h["grad_norm_max"])).groupby(
-        ["job", "replica"])["_g"].max()
-    smax = h.assign(_s=np.where(figures.overflowed(h["sigma_max"]), np.inf, h["sigma_max"])).groupby(
-        ["job", "replica"])["_s"].max()
-    return pd.DataFrame({"grad_start": g["grad_norm"].first(), "grad_max": gmax,
-                         "sigma_start": g["sigma_max"].first(), "sigma_max": smax}).reset_index()
-
-
-def wants_blowup(summary: pd.DataFrame, history: pd.DataFrame) -> bool:
-    if summary["diverged"].astype(bool).any():
-        return True
-    b = blowup_replicas(history)
-    with np.errstate(all="ignore"):
-        return bool((b["grad_max"] >= BLOWUP_FACTOR * b["grad_start"]).any())
-
-
-def blowup_section(summary, history, keys, lay, fig_dir: Path, sub: str) -> list[str]:
-    b = blowup_replicas(history).merge(summary[["job", "replica", "solved", "diverged"]], on=["job", "replica"])
-    with np.errstate(all="ignore"):
-        b["grew"] = b["grad_max"] / b["grad_start"]
-    rows = []
-    for lab, g in configurations(summary, keys):
-        d = b[b["job"].isin(g["job"])]
-        rows.append({"configuration": lab,
-                     "σ_max(Whh) start, median": f"{d['sigma_start'].median():.3g}",
-                     "σ_max(Whh) largest, median [max]": f"{d['sigma_max'].median():.3g} [{d['sigma_max'].max():.3g}]",
-                     "grad norm start, median": f"{d['grad_start'].median():.3g}",
-                     "grad norm largest, median [max]": f"{d['grad_max'].median():.3g} [{d['grad_max'].max():.3g}]",
-                     f"grew ≥ {BLOWUP_FACTOR:g}x": f"{int((d['grew'] >= BLOWUP_FACTOR).sum())}/{len(d)}",
-                     "diverged": f"{int(d['diverged'].sum())}/{len(d)}",
-                     "solved": f"{int(d['solved'].sum())}/{len(d)}"})
-    table = pd.DataFrame(rows)
-    results.write_table(table, fig_dir.parent / "report_blowup.csv")
-    _blowup_figure(summary, history, lay, fig_dir / "blowup.png", sub)
-    return [
-        "## Weights and gradients blowing up (seed 000's symptom)", "",
-        f"Some replica's gradient norm grew {BLOWUP_FACTOR:g}-fold or more over its start, or a replica diverged. "
-        "Per configuration: the largest singular value of the recurrent matrix (a measure of the weights' size) and "
-        "the global gradient norm before clipping, at the start and at their largest; replicas whose gradient grew "
-        f"{BLOWUP_FACTOR:g}-fold; diverged and solved replicas (`report_blowup.csv`).", "",
-        _md(table), "",
-        "### Every replica's weights and gradient over training", "",
-        "![Every replica's weights and gradient over training](figures/blowup.png)", "",
-        "Top: largest singular value of Whh; bottom: largest gradient norm (before clipping) in each evaluation "
-        "window; both log scale, one line per replica. Triangles: a replica diverged at that step.", ""]
-
-
-def _blowup_figure(summary, history, lay, path: Path, sub: str) -> None:
-    sub = _wrap(sub)
-    quantities = [("σ_max(Whh)", "sigma_max"), ("gradient norm", "grad_norm_max")]
-    h, s = lay.label(history), lay.label(summary)
-    fig, axes = figures._figure(lay, f"Weights and gradients over training\n{sub}", extra=quantities, sharey="row")
-    for ax, spec in axes:
-        col = spec[3]
-        d = figures._subset(h, spec)
-        if d.empty:
-            figures._empty(ax, "no run with this combination")
-            continue
-        for (_, _, hue), r in d.groupby(["job", "replica", "_hue"]):
-            v = r[col].astype(float).where(~figures.overflowed(r[col]))
-            ax.plot(r["step"], v, color=lay.palette[hue], lw=0.8, alpha=0.6)
-        figures._mark_diverged(ax, figures._subset(s, spec), lay)
-        ax.set_yscale("log", nonpositive="mask")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("largest singular value of Whh (log)" if col == "sigma_max"
-                      else "gradient norm, max in window (log)")
-    figures._step_xlim(axes, h)
-    extra = [Line2D([], [], color="0.4", lw=0.8, label="one replica")]
-    if summary["diverged"].astype(bool).any():
-        extra.append(figures.DIVERGED_HANDLE)
-    figures._finish(fig, axes, lay, path, extra)
-
-
-# --- entry point ---------------------------------------------------------------------------------
-
-def sections(summary, history, profile, lengths, keys, lay, fig_dir: Path, sub: str) -> list[str]:
-    """Markdown lines of every section the data calls for (figures written into ``fig_dir``)."""
-    out: list[str] = []
-    if wants_seed_metric(summary):
-        out += seed_metric_section(summary, history, keys, fig_dir, sub)
-    if wants_tolerance(history):
-        out += tolerance_section(summary, history, keys)
-    if wants_blowup(summary, history):
-        out += blowup_section(summary, history, keys, lay, fig_dir, sub)
-    return out
