@@ -76,7 +76,8 @@ def test_an_unknown_section_is_refused_in_one_line(blowing_up, capsys):
     assert err == f"rnnexp.report: error: --sections: there is no report section 'nope'; allowed: {allowed}\n"
     with pytest.raises(cli.UsageError) as e:  # before a sweep starts, with every other bad setting
         cli.precheck(["-m", "hidden=2,4", "report.sections=[tolerance,nope]"])
-    assert str(e.value) == f"report.sections=['tolerance', 'nope'] is not allowed: report.sections must be a list of: {allowed}"
+    assert str(e.value) == ("report.sections=['tolerance', 'nope'] is not allowed: "
+                            f"report.sections must be a list of: {allowed}")
     cli.precheck(["-m", "hidden=2,4", "report.sections=[tolerance,blowup]"])  # known names pass
 
 

@@ -72,8 +72,8 @@ def test_declared_sections_the_tables_cannot_fill_say_why(tmp_path):
     keys = collect.swept_keys(t.summary, t.config_columns)
     ctx = Context(t.summary, t.history, t.profile[t.profile["t"] == 1], None, keys,
                   report.choose_layout(t.summary, keys), root / "figures", "test")
-    assert gradients.gradients(ctx) == ["## Gradients across the 1/γ boundary", "",
-                                        "Not drawn: the runs recorded no gradient profile over two or more time steps.", ""]
+    why = "Not drawn: the runs recorded no gradient profile over two or more time steps."
+    assert gradients.gradients(ctx) == ["## Gradients across the 1/γ boundary", "", why, ""]
 
 
 def test_a_models_own_setting_is_paired_with_the_model_in_either_order():

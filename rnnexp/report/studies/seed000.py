@@ -54,7 +54,7 @@ def blowup(ctx: Context) -> list[str]:
     results.write_table(table, fig_dir.parent / "report_blowup.csv")
     _blowup_figure(summary, history, lay, fig_dir / "blowup.png", sub)
     with np.errstate(all="ignore"):
-        grew = bool(summary["diverged"].astype(bool).any()) or bool((b["grad_max"] >= BLOWUP_FACTOR * b["grad_start"]).any())
+        grew = bool((b["grad_max"] >= BLOWUP_FACTOR * b["grad_start"]).any() or summary["diverged"].astype(bool).any())
     return [
         f"## {HEADING}", "",
         (f"Some replica's gradient norm grew {BLOWUP_FACTOR:g}-fold or more over its start, or a replica diverged. "
