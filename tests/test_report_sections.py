@@ -69,6 +69,13 @@ def test_a_single_runs_folder_keeps_its_sections(tmp_path):
     assert headings(build_quietly(run)) == GENERIC[:-1] + [STUDY["tolerance"], "Tables"]
 
 
+def test_without_multirun_yaml_the_first_jobs_recorded_config_counts(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 3]})
+    (root / "0" / ".hydra").mkdir()
+    OmegaConf.save(composed(*TINY, "hidden=2", "report.sections=[tolerance]"), root / "0" / ".hydra" / "config.yaml")
+    assert report.recorded_sections(root) == ["tolerance"]
+
+
 def test_an_unknown_section_is_refused_in_one_line(blowing_up, capsys):
     allowed = ", ".join(studies.names())
     assert report.main([str(blowing_up), "--sections", "blowup,nope"]) == 1

@@ -159,10 +159,13 @@ def markdown_table(table: pd.DataFrame, keys: list[str]) -> str:
 
 def recorded_sections(root: Path) -> list[str]:
     """The study sections the sweep (or run) in ``root`` declared: ``report.sections`` of the config
-    Hydra recorded (``multirun.yaml``, else ``.hydra/config.yaml``); none when it recorded none."""
+    Hydra recorded (the sweep's ``multirun.yaml``; a run's ``.hydra/config.yaml``; else the first
+    job's, for a sweeper that writes no ``multirun.yaml``); none when it recorded none."""
     from omegaconf import OmegaConf
 
-    for path in (root / "multirun.yaml", root / ".hydra" / "config.yaml"):
+    root = Path(root)
+    jobs = [r / ".hydra" / "config.yaml" for r in collect.find_runs(root)[:1]]
+    for path in (root / "multirun.yaml", root / ".hydra" / "config.yaml", *jobs):
         if path.is_file():
             sections = OmegaConf.select(OmegaConf.load(path), "report.sections", default=None)
             return [str(s) for s in sections] if sections is not None else []
