@@ -27,6 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from .engine import activations, gradients, init, losses, models, network, optim
 from .engine.models import ModelConf  # name, layers; a model's own settings extend it (engine/models)
 from .tasks.addition import data
+from .report import studies  # the report's section names only: a plain dict, nothing is drawn or imported
 
 LR_SCHEDULES = ("constant", "halve_on_rise")
 
@@ -59,6 +60,11 @@ class BpttConf:
 
 
 @dataclass
+class ReportConf:
+    sections: List[str] = field(default_factory=list)  # study sections of the sweep's report (rnnexp/report/studies)
+
+
+@dataclass
 class Config:
     model: ModelConf = field(default_factory=ModelConf)
     hidden: int = 16  # hidden units
@@ -86,6 +92,7 @@ class Config:
     cache: bool = True  # reuse a finished training of the same settings and code; false: train again
     cache_dir: str = "runs/.cache"  # where finished trainings are stored (relative: to the launch dir)
     eval_bits: List[int] = field(default_factory=list)  # also score the final model at these lengths
+    report: ReportConf = field(default_factory=ReportConf)  # how the sweep's report looks: not part of a result
 
     def __post_init__(self):
         """The Python API checks like the command line: ``Config(hidden=0)`` raises the same
@@ -173,10 +180,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval_bits": (lambda v: all(2 <= b <= 256 for b in v), "a list of integers from 2 to 256, e.g. [16,32,64]"),
     "cache": (lambda v: isinstance(v, bool), "true or false"),
     "cache_dir": (lambda v: isinstance(v, str) and v.strip() != "", "a folder path"),
+    "report.sections": (lambda v: all(s in studies.SECTIONS for s in v), "a list of: " + ", ".join(studies.names())),
 }
 
 # settings that say how to run, not what to train: neither in the result tables nor in the cache key
-RUNTIME = ("cache", "cache_dir")
+RUNTIME = ("cache", "cache_dir", "report")
 
 # a group's "name" field is set by choosing the group option: clip=norm, not clip.name=norm
 OVERRIDE_NAME = {"model.name": "model", "init.name": "init", "clip.name": "clip", "optimizer.name": "optimizer"}

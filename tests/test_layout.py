@@ -30,13 +30,11 @@ ROOMS = {
     "cli": {"config", "engine", "tasks"},
     "entry": {"cli", "runs", "config", "train", "engine", "tasks"},  # __main__, collect
 }
-# the one module that reaches across: the sweep-end callback combines the tables (runs) and then
-# starts the report, lazily; the report never imports it back
-CROSSING = {("runs.callbacks", "report")}
-# until the report branch (t11-report) turns these into rnnexp/report/, they are the report room
+# what reaches across: the sweep-end callback combines the tables (runs) and then starts the report,
+# lazily (the report never imports it back); config reads the report's section names to check them
+CROSSING = {("runs.callbacks", "report"), ("config", "report")}
 # modules the training loop imports that compute nothing it returns: not in the engine version
-CHECKS_ONLY = {"memory"}
-REPORT_MODULES = {"figures", "figures_seeds", "figures_studies"}
+CHECKS_ONLY = {"memory", "report.studies"}  # report.studies: the section names config checks
 
 
 def room(module: str) -> str:
@@ -46,7 +44,7 @@ def room(module: str) -> str:
         return "entry"
     if top == "memory":  # the settings' memory limits: a check beside config's, before any work
         return "config"
-    return "report" if top in REPORT_MODULES else top
+    return top
 
 
 def modules() -> dict[str, Path]:
@@ -174,8 +172,6 @@ def test_no_module_is_long_without_saying_why():
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         if n > LIMIT and f"over {LIMIT} lines" not in doc.lower():
             long[path.relative_to(PKG).as_posix()] = n
-    # the report modules are being split by the report branch (t11-report); empty this once merged
-    long = {k: v for k, v in long.items() if k not in ("figures.py", "figures_studies.py")}
     assert not long, f"modules over {LIMIT} lines that do not say why: {long}"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from presets import run_preset
+from presets import BLOWUP, TOLERANCE, run_preset, study_sections
 
 from rnnexp.engine import activations
 
@@ -39,7 +39,7 @@ def test_gradients_preset(tmp_path):
     # sigmoid (1/gamma = 4) at 0.5 and 4, tanh (1/gamma = 1) at 0.5 and 4
     assert g["side"].tolist() == ["below", "at", "below", "above"]
     md = (sweep / "report.md").read_text()
-    assert "## Gradients across the 1/γ boundary" in md
+    assert study_sections(sweep) == ["Gradients across the 1/γ boundary", TOLERANCE]  # as declared
     for fig in ("gradient_ratio", "success_by_sigma"):
         assert (sweep / "figures" / f"{fig}.png").stat().st_size > 5000 and f"(figures/{fig}.png)" in md
 
@@ -58,7 +58,8 @@ def test_clipping_preset(tmp_path):
     assert tight["clip_frac"].mean() > 0.9 and (tight["grad_norm_max"] > 0.01).all()
     assert (h.loc[h["clip"] == "none", "clip_frac"] == 0).all()
     md = (sweep / "report.md").read_text()
-    assert "## Clipping" in md and "(figures/clipping.png)" in md
+    assert study_sections(sweep) == ["Clipping", TOLERANCE, BLOWUP]  # as declared
+    assert "(figures/clipping.png)" in md
 
 
 def test_length_preset(tmp_path):
@@ -68,7 +69,8 @@ def test_length_preset(tmp_path):
     assert sorted(L["bits_scored"].unique()) == [8, 16, 32, 64] and (L["bits"] == 8).all()
     assert L.groupby("replica").size().eq(4).all()
     md = (sweep / "report.md").read_text()
-    assert "## Did it learn the rule? (other lengths)" in md and "(figures/lengths.png)" in md
+    assert study_sections(sweep) == ["Did it learn the rule? (other lengths)", TOLERANCE]  # as declared
+    assert "(figures/lengths.png)" in md
     assert "100 % at every length |" in md
     # scored at the training length, the lengths table repeats the final evaluation
     s = read(sweep, "summary").set_index(["job", "replica"])
@@ -83,6 +85,7 @@ def test_models_preset(tmp_path):
     assert sorted(s.groupby(["model", "bits"]).size().index.tolist()) == \
         sorted((m, b) for m in ("rnn", "gru") for b in (8, 16, 32))
     md = (sweep / "report.md").read_text()
-    assert "## Outcome against sequence length" in md and "(figures/by_bits.png)" in md
+    assert study_sections(sweep) == ["Outcome against sequence length", TOLERANCE]  # as declared
+    assert "(figures/by_bits.png)" in md
     table = md.split("## Outcome against sequence length")[1]
     assert "| model | 8 bits | 16 bits | 32 bits |" in table

@@ -15,7 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from PIL import Image
 
-from rnnexp import config, figures, report
+from rnnexp import config
+from rnnexp.report import figures, layout
+from rnnexp.report import generic as report
 from rnnexp.runs import callbacks, job
 from rnnexp.runs import combine as collect
 
@@ -68,7 +70,7 @@ def build_quietly(root: Path, **kw) -> Path:
 
 
 def expected_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The summary table, computed directly from the replica rows (independently of report.py)."""
+    """The summary table, computed directly from the replica rows (independently of the report's code)."""
     rows = []
     for vals, g in (summary.groupby(keys, sort=True) if keys else [((), summary)]):
         solved = g["solved"].astype(bool)
@@ -161,7 +163,7 @@ def test_all_diverged_sweep_is_reported_not_dropped(diverged_report):
     summary = pd.read_csv(root / "summary.csv")
     assert summary["diverged"].all(), "this setup should make every replica diverge"
     history = pd.read_csv(root / "history.csv")  # values past any plotting range, as a long run writes
-    assert (history["sigma_max"] > figures.OVERFLOW).any() and np.isinf(history["grad_norm_max"]).any()
+    assert (history["sigma_max"] > layout.OVERFLOW).any() and np.isinf(history["grad_norm_max"]).any()
     got, md = check_report(root, ["hidden"])
     assert (got["diverged"] == got["replicas"]).all()
     assert f"{len(summary)} of {len(summary)} replicas diverged" in md
@@ -217,10 +219,10 @@ def test_msb_limits_equal_the_best_causal_predictor_by_enumeration():
 
 def test_ci95_brackets_the_mean_and_is_deterministic():
     x = np.array([0.1, 0.5, 0.9, 0.2, 0.4])
-    lo, hi = figures.ci95(x)
+    lo, hi = layout.ci95(x)
     assert lo < x.mean() < hi and x.min() <= lo and hi <= x.max()
-    assert figures.ci95(x) == (lo, hi)
-    assert np.isnan(figures.ci95([0.3])).all()
+    assert layout.ci95(x) == (lo, hi)
+    assert np.isnan(layout.ci95([0.3])).all()
 
 
 @pytest.mark.slow
@@ -236,7 +238,7 @@ def test_every_multirun_ends_with_a_report(tmp_path):
 
 def test_overflowed_flags_what_cannot_be_averaged():
     v = np.array([1.0, 1e99, 1e101, np.inf, -np.inf, np.nan, 0.0])
-    assert figures.overflowed(v).tolist() == [False, False, True, True, True, True, False]
+    assert layout.overflowed(v).tolist() == [False, False, True, True, True, True, False]
 
 
 def test_every_panel_of_a_log_figure_shows_the_arithmetic_mean(two_key_sweep, tmp_path):

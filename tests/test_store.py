@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnexp import report, train
+from rnnexp import train
+from rnnexp.report import generic as report
 from rnnexp.runs import cache, combine as collect, job, results
 from test_resume import TINY, compose_all, write_sweep
 

@@ -29,7 +29,7 @@ class CollectResults(Callback):
         print(combine.format_overview(tables["summary"]))
         print(f"tables: {sweep_dir}/{{{','.join(results.TABLES)}}}.csv")
         try:
-            from .. import report
+            from ..report import generic as report  # the plotting libraries load only when a report is built
 
             t0 = time.perf_counter()
             path = report.build(sweep_dir, report.from_collected(sweep_dir, tables))

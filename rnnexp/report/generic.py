@@ -1,9 +1,14 @@
-"""Build a sweep's report: ``python -m rnnexp.report DIR [--hue KEY] [--col KEY] [--row KEY ...]``.
+"""Build a sweep's report: ``python -m rnnexp.report DIR [--hue KEY] [--col KEY] [--row KEY ...] [--sections a,b]``.
 
 Writes ``DIR/report.md`` (summary table, figures, notes), ``DIR/report_summary.csv`` (the summary
 table's numbers) and PNG figures in ``DIR/figures/``, all from the combined tables
 (``DIR/{summary,history,profile,positions}.csv``; collected first when missing or older than a run).
 DIR may also be a single run's folder. Every multirun ends with this report (``rnnexp.callbacks``).
+
+Every sweep gets the generic report; study sections (``rnnexp.report.studies``) only when declared:
+the sweep's ``report.sections``, read from what Hydra recorded of the composed config
+(``DIR/multirun.yaml`` for a sweep, ``DIR/.hydra/config.yaml`` for a single run), so a report
+rebuilt later shows the same sections; ``--sections`` replaces them.
 """
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import figures, figures_seeds, figures_studies
-from .runs import combine as collect, results
+from ..runs import combine as collect, results  # outside the report: the runs' folders and tables, how they combine
+from . import figures, layout, studies
+from .studies._common import Context
 
 FIGURES = "figures"
 NEEDED = ("summary", "history", "profile", "positions")  # the combined tables the report reads
@@ -82,7 +88,7 @@ def config_columns(summary: pd.DataFrame, runs: list[Path]) -> list[str]:
     return [c for c in cols if c in summary.columns and c not in NOT_CONFIG]
 
 
-def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, row=None) -> figures.Layout:
+def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, row=None) -> layout.Layout:
     """Colour, columns, rows: what the user asked for, the rest from the swept keys.
 
     Colour goes to the swept key with most values, columns to the next, rows to the rest; ``order``
@@ -104,7 +110,7 @@ def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, ro
         hue = rest.pop(0)
     if col is None and rest:
         col = rest.pop(0)
-    return figures.Layout.make(summary, hue, col, list(row or []) + rest)
+    return layout.Layout.make(summary, hue, col, list(row or []) + rest)
 
 
 def summary_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -127,8 +133,8 @@ def summary_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         })
     out = pd.DataFrame(rows)
     if keys:
-        rank = {k: {v: i for i, v in enumerate(figures.value_order(summary[k]))} for k in keys}
-        out = out.iloc[sorted(range(len(out)), key=lambda i: tuple(rank[k][figures.fmt(out[k].iloc[i])] for k in keys))]
+        rank = {k: {v: i for i, v in enumerate(layout.value_order(summary[k]))} for k in keys}
+        out = out.iloc[sorted(range(len(out)), key=lambda i: tuple(rank[k][layout.fmt(out[k].iloc[i])] for k in keys))]
     return out.reset_index(drop=True)
 
 
@@ -143,13 +149,36 @@ def markdown_table(table: pd.DataFrame, keys: list[str]) -> str:
             "median steps to solve", "diverged", "wall time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < len(keys) else "---:" for i in range(len(head))) + "|"]
     for r in table.to_dict("records"):  # per row, each value keeps its column's type
-        cells = [figures.fmt(r[k]) for k in keys] + [
+        cells = [layout.fmt(r[k]) for k in keys] + [
             f"{r['replicas']:d}", f"{r['solved']:d}/{r['replicas']:d}", f"{100 * r['success_rate']:.0f} %",
             _pm(r["bit_acc_mean"], r["bit_acc_std"]), _pm(r["sum_acc_mean"], r["sum_acc_std"]),
             "never" if np.isnan(r["median_steps_to_solve"]) else f"{r['median_steps_to_solve']:g}",
             f"{r['diverged']:d}", f"{r['wall_time']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def recorded_sections(root: Path) -> list[str]:
+    """The study sections the sweep (or run) in ``root`` declared: ``report.sections`` of the config
+    Hydra recorded (the sweep's ``multirun.yaml``; a run's ``.hydra/config.yaml``; else the first
+    job's, for a sweeper that writes no ``multirun.yaml``); none when it recorded none."""
+    from omegaconf import OmegaConf
+
+    root = Path(root)
+    jobs = [r / ".hydra" / "config.yaml" for r in collect.find_runs(root)[:1]]
+    for path in (root / "multirun.yaml", root / ".hydra" / "config.yaml", *jobs):
+        if path.is_file():
+            sections = OmegaConf.select(OmegaConf.load(path), "report.sections", default=None)
+            return [str(s) for s in sections] if sections is not None else []
+    return []
+
+
+def check_sections(names: list[str], source: str) -> list[str]:
+    """``names`` without repeats; ``ValueError`` (one line) naming the first unknown one and the allowed ones."""
+    for name in names:
+        if name not in studies.SECTIONS:
+            raise ValueError(f"{source}: there is no report section {name!r}; allowed: {', '.join(studies.names())}")
+    return list(dict.fromkeys(names))
 
 
 def _command(root: Path) -> str | None:
@@ -189,8 +218,8 @@ def _notes(t: Tables, table: pd.DataFrame, keys: list[str]) -> list[str]:
             where = []
             for vals, g in over.groupby(keys, sort=False, dropna=False) if keys else [((), over)]:
                 vals = vals if isinstance(vals, tuple) else (vals,)
-                n = (msb[keys].map(figures.fmt) == [figures.fmt(v) for v in vals]).all(axis=1).sum() if keys else len(msb)
-                where.append(", ".join(f"{k}={figures.fmt(v)}" for k, v in zip(keys, vals)) + f"{': ' if keys else ''}{len(g)}/{n}")
+                n = (msb[keys].map(layout.fmt) == [layout.fmt(v) for v in vals]).all(axis=1).sum() if keys else len(msb)
+                where.append(", ".join(f"{k}={layout.fmt(v)}" for k, v in zip(keys, vals)) + f"{': ' if keys else ''}{len(g)}/{n}")
             note += (". **Replicas above the per-bit limit** (" + "; ".join(where) + " replicas): expected only for "
                      "a model that is not causal, such as a bidirectional one.")
         notes.append(note if len(over) else note + ".")
@@ -202,14 +231,19 @@ def _title(t: Tables, keys: list[str]) -> str:
     if not keys:
         return "single configuration"
     paired = collect.paired_keys(s, keys)
-    return "sweep over " + " × ".join(f"{k} ({', '.join(figures.value_order(s[k]))})" for k in keys if k not in paired) \
+    return "sweep over " + " × ".join(f"{k} ({', '.join(layout.value_order(s[k]))})" for k in keys if k not in paired) \
         + (f" (+ {', '.join(paired)})" if paired else "")  # keys set by another key's value
 
 
 def build(root: Path, tables: Tables | None = None, hue: str | None = None, col: str | None = None,
-          row: list[str] | None = None) -> Path:
-    """Write ``report.md``, ``report_summary.csv`` and ``figures/*.png`` into ``root``; returns report.md."""
+          row: list[str] | None = None, sections: list[str] | None = None) -> Path:
+    """Write ``report.md``, ``report_summary.csv`` and ``figures/*.png`` into ``root``; returns report.md.
+
+    ``sections``: the study sections to add, in this order; ``None``: those the sweep recorded.
+    """
     root = Path(root)
+    sections = check_sections(recorded_sections(root) if sections is None else sections,
+                              "--sections" if sections is not None else f"report.sections recorded in {root}")
     t = tables or load(root)
     keys = collect.swept_keys(t.summary, t.config_columns)
     lay = choose_layout(t.summary, keys, hue, col, row)
@@ -267,14 +301,14 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
         "activation's derivative) long-range gradients must vanish; above it they can explode "
         "(Pascanu et al., 2013).", figures.sigma_max, h, s, title="Largest singular value of Whh")
 
-    studies = figures_studies.sections(t.summary, t.history, t.profile, t.lengths, keys, lay, fig_dir, sub)
-    studies += figures_seeds.sections(t.summary, t.history, t.profile, t.lengths, keys, lay, fig_dir, sub)
-    text = _markdown(root, t, keys, lay, table, made, studies)
+    ctx = Context(t.summary, t.history, t.profile, t.lengths, keys, lay, fig_dir, sub)
+    declared = [line for name in sections for line in studies.get(name)(ctx)]
+    text = _markdown(root, t, keys, lay, table, made, declared)
     results.atomic_write_text(root / "report.md", text)
     return root / "report.md"
 
 
-def _markdown(root, t: Tables, keys, lay, table, made, studies=()) -> str:
+def _markdown(root, t: Tables, keys, lay, table, made, declared=()) -> str:
     s = t.summary
     fixed = [c for c in t.config_columns if c not in keys]
     cmd = _command(root)
@@ -284,7 +318,7 @@ def _markdown(root, t: Tables, keys, lay, table, made, studies=()) -> str:
     if cmd:
         out += ["Command:", "", f"    {cmd}", ""]
     if fixed:
-        out += ["Settings shared by every run: " + ", ".join(f"`{c}={figures.fmt(s[c].iloc[0])}`" for c in fixed), ""]
+        out += ["Settings shared by every run: " + ", ".join(f"`{c}={layout.fmt(s[c].iloc[0])}`" for c in fixed), ""]
     out += ["## Summary", "", markdown_table(table, keys), "",
             "solved: replicas that reached 100 % whole-sum accuracy on the evaluation set at some evaluation; "
             "accuracies: at the end of training, mean ± std over replicas (diverged replicas included); "
@@ -301,7 +335,7 @@ def _markdown(root, t: Tables, keys, lay, table, made, studies=()) -> str:
         for n in (n for n in names if n in made):
             title, caption = made[n]
             out += [f"### {title}", "", f"![{title}]({FIGURES}/{n}.png)", "", caption, ""]
-    out += list(studies)  # sections the data calls for (rnnexp.figures_studies, rnnexp.figures_seeds)
+    out += list(declared)  # the study sections the sweep declared (rnnexp.report.studies)
     out += ["## Tables", "", "`summary.csv` (one row per replica), `history.csv` (per evaluation), "
             "`profile.csv` (||dL_T/dh_t|| per evaluation), `positions.csv` (final accuracy per bit), "
             "all with the config as columns; read one with `pandas.read_csv`.", ""]
@@ -314,13 +348,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hue", help="key shown as colour (default: the swept key with most values)")
     ap.add_argument("--col", help="key shown as panel columns (default: the next swept key)")
     ap.add_argument("--row", nargs="+", help="key(s) shown as panel rows (default: the remaining swept keys)")
+    ap.add_argument("--sections", metavar="A,B", help="study sections to add, comma-separated, replacing the ones the "
+                    f"sweep declared ('' for none); one of: {', '.join(studies.names())}")
     args = ap.parse_args(argv)
     if not args.dir.is_dir():
         print(f"rnnexp.report: error: {args.dir} is not a folder", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     try:
-        path = build(args.dir, hue=args.hue, col=args.col, row=args.row)
+        sections = None if args.sections is None else [s.strip() for s in args.sections.split(",") if s.strip()]
+        path = build(args.dir, hue=args.hue, col=args.col, row=args.row, sections=sections)
     except (FileNotFoundError, ValueError) as e:
         print(f"rnnexp.report: error: {e}", file=sys.stderr)
         return 1

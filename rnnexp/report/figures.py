@@ -1,16 +1,11 @@
-"""The report's figures: one function per figure, from the combined tables to a PNG (returns the Figure).
+"""The generic report's figures: one function per figure, from the combined tables to a PNG (returns the Figure).
 
-Every figure is laid out by a ``Layout``: colour for one swept key (``hue``), panel columns for
-another (``col``), panel rows for the rest (``row``). A key value has the same colour in every
-figure. Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
-no global state, no display needed). Diverged replicas stay in every figure: their curves are part
-of the mean, and the step at which each one diverged is marked with a triangle on the top edge.
+Laid out and drawn with ``rnnexp.report.layout``. Diverged replicas stay in every figure: their
+curves are part of the mean, and the step at which each one diverged is marked with a triangle on
+the top edge. Accuracy figures of msb runs carry the best a causal model can do (the reference
+values below).
 """
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,254 +13,15 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from PIL import Image
 
-from .engine import activations
-from .tasks.addition import msb_bit_limits, msb_per_bit_limit, msb_sum_limit  # the task's causal limits
+from ..engine import activations  # outside the report: the engine's activations (their gamma, for the 1/gamma lines)
+from ..tasks.addition.metrics import msb_bit_limits, msb_per_bit_limit, msb_sum_limit  # the task's causal limits
+from .layout import (CLIP_COLOR, DIVERGED_HANDLE, DPI, NONFINITE_HANDLE, REF_COLOR, empty, figure, finish, fmt, lines,
+                     log_if_wide, log_scale, mark_diverged, overflowed, save, step_xlim, subset)
 
-PANEL_W, PANEL_H, DPI = 3.3, 2.5, 100
-WRAP = 4  # panels per line when only one key makes panels
-N_BOOT = 1000
-
-
-def ci95(values) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the mean over replicas (seaborn's ``("ci", 95)``, vectorised).
-
-    seaborn resamples in a Python loop, one mean per resample: seconds per figure for long histories.
-    """
-    x = np.asarray(values, float)
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
-        return (np.nan, np.nan)
-    means = x[np.random.default_rng(0).integers(0, len(x), (N_BOOT, len(x)))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-BAND = ci95  # mean with a 95 % bootstrap confidence band over replicas
-REF_COLOR, CLIP_COLOR = "0.15", "0.35"
-DIVERGED_MARK = dict(marker="v", s=34, edgecolors="black", linewidths=0.6, zorder=5, clip_on=False)
 GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
 GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gamma
                 for i, v in enumerate(sorted({1.0 / a.gamma for a in activations.ACTIVATIONS.values()}))}
-
-
-# --- labels and layout ---------------------------------------------------------------------------
-
-def fmt(v) -> str:
-    """A config value as it is written on the command line."""
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v)).lower()
-    if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
-        return "null"
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):g}"
-    return str(v)
-
-
-def value_order(series: pd.Series) -> list[str]:
-    """Distinct values as labels: numbers ascending, anything else in the order of the runs."""
-    vals = series.drop_duplicates().tolist()
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        vals = sorted(vals, key=lambda v: (math.isnan(v), v))
-    return list(dict.fromkeys(fmt(v) for v in vals))
-
-
-@dataclass
-class Layout:
-    hue: str | None
-    col: str | None
-    row: list[str]
-    hue_order: list[str] = field(default_factory=list)
-    col_order: list[str] = field(default_factory=list)
-    row_order: list[str] = field(default_factory=list)
-    palette: dict[str, tuple] = field(default_factory=dict)
-
-    @classmethod
-    def make(cls, summary: pd.DataFrame, hue: str | None, col: str | None, row: list[str]) -> "Layout":
-        lay = cls(hue, col, list(row))
-        t = lay.label(summary)
-        lay.hue_order = value_order(summary[hue]) if hue else ["all"]
-        lay.col_order = value_order(summary[col]) if col else []
-        lay.row_order = list(dict.fromkeys(t.sort_values("_row_rank")["_row"])) if row else []
-        numeric = hue and pd.api.types.is_numeric_dtype(summary[hue]) and not pd.api.types.is_bool_dtype(summary[hue])
-        n = len(lay.hue_order)
-        if numeric and n > 1:  # ordered values, ordered colours; stop before viridis' pale yellow end
-            cmap = sns.color_palette("viridis", as_cmap=True)
-            colors = [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.8, n)]
-        else:
-            cb = sns.color_palette("colorblind", 10)  # reordered: orange and vermillion are not neighbours
-            colors = [cb[i] for i in (0, 1, 2, 4, 3, 5, 9, 7, 8, 6)][:n] if n <= 10 else sns.color_palette("husl", n)
-        lay.palette = dict(zip(lay.hue_order, colors))
-        return lay
-
-    def label(self, df: pd.DataFrame) -> pd.DataFrame:
-        """``df`` with the string columns ``_hue``, ``_col``, ``_row`` the figures group by."""
-        df = df.copy()
-        df["_hue"] = df[self.hue].map(fmt) if self.hue else "all"
-        df["_col"] = df[self.col].map(fmt) if self.col else ""
-        if self.row:
-            df["_row"] = [", ".join(f"{k}={fmt(v)}" for k, v in zip(self.row, vals))
-                          for vals in df[self.row].itertuples(index=False)]
-            # rows sort key by key, each key in its own order (numbers ascending)
-            orders = {k: {v: i for i, v in enumerate(value_order(df[k]))} for k in self.row}
-            df["_row_rank"] = [tuple(orders[k][fmt(v)] for k, v in zip(self.row, vals))
-                               for vals in df[self.row].itertuples(index=False)]
-        else:
-            df["_row"], df["_row_rank"] = "", [()] * len(df)
-        return df
-
-    def describe(self) -> str:
-        parts = [f"colour: {self.hue}" if self.hue else None, f"columns: {self.col}" if self.col else None,
-                 f"rows: {', '.join(self.row)}" if self.row else None]
-        return "; ".join(p for p in parts if p)
-
-
-def _panels(lay: Layout, extra: list[tuple[str, object]] | None = None):
-    """Panel specs ``(title, row_label, col_label, extra_value)`` and the grid shape."""
-    extra = extra or [("", None)]
-    rows = [(e, r) for e in extra for r in (lay.row_order or [""])]
-    cols = lay.col_order or [""]
-    def title(*parts):
-        parts = [x for x in parts if x]
-        line = " | ".join(parts)
-        return line if len(line) <= 34 or len(parts) < 2 else parts[0] + "\n" + " | ".join(parts[1:])
-
-    specs = [(title(e[0], r, f"{lay.col}={c}" if lay.col else ""), r, c, e[1]) for e, r in rows for c in cols]
-    if len(rows) == 1 and len(cols) > WRAP:
-        return specs, (math.ceil(len(cols) / WRAP), WRAP)
-    return specs, (len(rows), len(cols))
-
-
-def _figure(lay, title, extra=None, sharey=True, legend_width=2.1):
-    specs, (nr, nc) = _panels(lay, extra)
-    fig = Figure(figsize=(PANEL_W * nc + legend_width, PANEL_H * nr + 0.7), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    # panels and title on the left, the legend in its own strip on the right: they never overlap
-    main, side = fig.subfigures(1, 2, width_ratios=[PANEL_W * nc, legend_width], wspace=0)
-    axes = main.subplots(nr, nc, squeeze=False, sharex=True, sharey=sharey).ravel()
-    for ax in axes[len(specs):]:
-        main.delaxes(ax)
-    main.suptitle(title, fontsize=10)
-    fig.side = side
-    return fig, list(zip(axes, specs))
-
-
-def _subset(df: pd.DataFrame, spec, extra_col: str | None = None) -> pd.DataFrame:
-    _, r, c, e = spec
-    m = (df["_row"] == r) & (df["_col"] == c)
-    if extra_col is not None:
-        m &= df[extra_col] == e
-    return df[m]
-
-
-def _empty(ax, text):
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4", wrap=True)
-
-
-def _hue_handles(lay: Layout) -> list[Line2D]:
-    if not lay.hue:
-        return []
-    return [Line2D([], [], color=lay.palette[v], lw=2, label=v) for v in lay.hue_order]
-
-
-def save(fig: Figure, path: Path) -> Path:
-    """Render with Agg and write a 256-colour PNG: a third of the size, no visible difference."""
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    img.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path)
-    return path
-
-
-def _finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
-    for ax, spec in axes_specs:
-        note = getattr(ax, "diverged_note", "")
-        ax.set_title(" | ".join(x for x in (spec[0], note) if x), fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.xaxis.label.set_size(9)
-        ax.yaxis.label.set_size(9)
-        grid = ax.get_subplotspec()
-        if not grid.is_first_col():  # axes are shared: one label per row and column is enough
-            ax.set_ylabel("")
-        if not grid.is_last_row():
-            ax.set_xlabel("")
-    handles = _hue_handles(lay)
-    if handles:
-        handles = [Line2D([], [], ls="", label=hue_title or lay.hue)] + handles  # the key, as a heading
-    handles += list(extra_handles)
-    if handles:
-        fig.side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
-    save(fig, path)
-    return fig
-
-
-def _mark_diverged(ax, summary_sub: pd.DataFrame, lay: Layout) -> bool:
-    """Triangles on the top edge at each diverged replica's step; a count in the corner."""
-    d = summary_sub[summary_sub["diverged"].astype(bool)]
-    if d.empty:
-        return False
-    ax.scatter(d["diverged_step"], np.full(len(d), 1.0), transform=ax.get_xaxis_transform(),
-               c=[lay.palette[h] for h in d["_hue"]], **DIVERGED_MARK)
-    ax.diverged_note = f"{len(d)}/{len(summary_sub)} replicas diverged"  # shown in the panel title
-    return True
-
-
-DIVERGED_HANDLE = Line2D([], [], ls="", marker="v", color="0.6", markeredgecolor="black",
-                         label="a replica diverged\n(at this step)")
-
-
-OVERFLOW = 1e100  # beyond this a value is an overflow in all but name: its mean and axis limits overflow too
-NONFINITE_HANDLE = Line2D([], [], ls="", marker="x", color="0.3", markeredgewidth=1.2,
-                          label=f"a replica's value is NaN, inf\nor > {OVERFLOW:.0e} (overflow): left\nout of the mean at this step")
-
-
-def overflowed(values) -> np.ndarray:
-    """Values the figures cannot average or scale: NaN, inf, or beyond ``OVERFLOW``."""
-    v = np.asarray(values, float)
-    with np.errstate(invalid="ignore"):
-        return ~(np.abs(v) <= OVERFLOW)
-
-
-def _lines(ax, df, x, y, lay, **kw) -> bool:
-    """Mean and band per colour; steps where a replica's value is not finite get an x near the top.
-
-    Returns whether any value was not finite.
-    """
-    vals = df[y].astype(float)
-    bad = pd.Series(overflowed(vals), index=df.index)
-    if (~bad).any():
-        if df[x].nunique() <= 25 and "marker" not in kw:  # a lone finite point still shows
-            kw = {**kw, "marker": "o", "markersize": 3, "markeredgewidth": 0}
-        sns.lineplot(data=df.assign(**{y: vals.where(~bad)}), x=x, y=y, hue="_hue", palette=lay.palette,
-                     hue_order=[h for h in lay.hue_order if h in set(df["_hue"])], errorbar=BAND,
-                     legend=False, ax=ax, **kw)
-    else:
-        _empty(ax, "no value to plot: every replica's\nvalue overflowed here (x)")
-    if bad.any():
-        b = df[bad].drop_duplicates(["_hue", x])
-        ax.scatter(b[x], np.full(len(b), 0.93), transform=ax.get_xaxis_transform(), marker="x", s=24,
-                   linewidths=1.2, c=[lay.palette[h] for h in b["_hue"]], zorder=5, clip_on=False)
-    return bool(bad.any())
-
-
-def _step_xlim(axes, df) -> None:
-    """Every training-step axis spans the whole training, even where values stop being finite."""
-    top = float(df["step"].max()) if len(df) else 1.0
-    axes[0][0].set_xlim(-0.03 * top - 0.5, 1.03 * top + 0.5)  # axes share x
-
-
-def _log_scale(axes) -> None:
-    """Log y axes, set only after every panel is drawn: seaborn averages in the axis' scale, so a
-    panel drawn on an already-log (shared) axis would show geometric means, the others arithmetic."""
-    for ax, _ in axes:
-        ax.set_yscale("log", nonpositive="mask")
-
-
-def _log_if_wide(ax, values: pd.Series, ratio=30.0) -> None:
-    v = values[~overflowed(values) & (values > 0)]
-    if len(v) and v.max() / v.min() > ratio:
-        ax.set_yscale("log", nonpositive="mask")
 
 
 # --- the figures ---------------------------------------------------------------------------------
@@ -276,15 +32,15 @@ def convergence(history, summary, metric, lay, path, title):
               "train_loss": "training loss (window mean, log)",
               "bit_acc": "per-bit accuracy (fraction)", "sum_acc": "whole-sum accuracy (fraction)"}[metric]
     h = history
-    fig, axes = _figure(lay, title)
+    fig, axes = figure(lay, title)
     extra, diverged, bad = [], False, False
     for ax, spec in axes:
-        sub = _subset(h, spec)
+        sub = subset(h, spec)
         if sub.empty:
-            _empty(ax, "no run with this combination")
+            empty(ax, "no run with this combination")
             continue
-        bad |= _lines(ax, sub, "step", metric, lay)
-        diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
+        bad |= lines(ax, sub, "step", metric, lay)
+        diverged |= mark_diverged(ax, subset(summary, spec), lay)
         if metric.endswith("acc") and "order" in sub and (sub["order"] == "msb").any():
             for bits in sorted(sub.loc[sub["order"] == "msb", "bits"].unique()):
                 ref = msb_per_bit_limit(bits) if metric == "bit_acc" else msb_sum_limit(bits)
@@ -295,10 +51,10 @@ def convergence(history, summary, metric, lay, path, title):
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
     if metric.endswith("loss"):
-        _log_scale(axes)
-    _step_xlim(axes, h)
+        log_scale(axes)
+    step_xlim(axes, h)
     extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
-    return _finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
+    return finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
 
 
 def outcome_heatmap(summary, lay, metric, path, title):
@@ -356,15 +112,15 @@ def steps_to_solve(summary, lay, path, title):
     s["_y"] = np.where(s["solved"].astype(bool), s["steps_to_solve"], never)
     s["_kind"] = np.where(s["solved"].astype(bool), "solved",
                           np.where(s["diverged"].astype(bool), "diverged", "never"))
-    fig, axes = _figure(lay, title)
+    fig, axes = figure(lay, title)
     marks = {"solved": dict(marker="o", s=22), "never": dict(marker="X", s=32), "diverged": dict(marker="v", s=32)}
     jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(s))  # a strip plot, drawn by hand: numeric x
     s["_jit"] = jitter
     for ax, spec in axes:
-        sub = _subset(s, spec)
+        sub = subset(s, spec)
         order = [h for h in lay.hue_order if h in set(sub["_hue"])] or lay.hue_order
         if sub.empty:
-            _empty(ax, "no run with this combination")
+            empty(ax, "no run with this combination")
         for kind, mk in marks.items():
             k = sub[sub["_kind"] == kind]
             if len(k):
@@ -396,19 +152,19 @@ def steps_to_solve(summary, lay, path, title):
         extra.append(Line2D([], [], ls="", marker="v", color="0.6", markeredgecolor="black", label="diverged"))
     extra += [Line2D([], [], color="0.6", lw=0.8, ls=":", label="end of training"),
               Line2D([], [], ls="", label="k/n: solved / replicas")]
-    return _finish(fig, axes, lay, path, extra)
+    return finish(fig, axes, lay, path, extra)
 
 
 def positions(pos, lay, path, title):
     """Final accuracy at each bit position of the sum, with the msb limit per position."""
-    fig, axes = _figure(lay, title)
+    fig, axes = figure(lay, title)
     extra = []
     for ax, spec in axes:
-        sub = _subset(pos, spec)
+        sub = subset(pos, spec)
         if sub.empty:
-            _empty(ax, "no run with this combination")
+            empty(ax, "no run with this combination")
             continue
-        _lines(ax, sub, "bit", "bit_acc", lay, marker="o", markersize=3.5)
+        lines(ax, sub, "bit", "bit_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
             for bits in sorted(sub.loc[sub["order"] == "msb", "bits"].unique()):
                 ax.plot(np.arange(bits), msb_bit_limits(bits), color=REF_COLOR, ls="--", lw=1)
@@ -417,19 +173,19 @@ def positions(pos, lay, path, title):
         ax.set_xlabel("bit of the sum (0 = least significant)")
         ax.set_ylabel("per-bit accuracy (fraction)")
     extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
-    return _finish(fig, axes, lay, path, extra)
+    return finish(fig, axes, lay, path, extra)
 
 
 def lengths(lengths_df, lay, path, title):
     """Whole-sum accuracy of the final models at each length scored, with the msb limit per length."""
-    fig, axes = _figure(lay, title)
+    fig, axes = figure(lay, title)
     extra, bad = [], False
     for ax, spec in axes:
-        sub = _subset(lengths_df, spec)
+        sub = subset(lengths_df, spec)
         if sub.empty:
-            _empty(ax, "no run with this combination")
+            empty(ax, "no run with this combination")
             continue
-        bad |= _lines(ax, sub, "bits_scored", "sum_acc", lay, marker="o", markersize=3.5)
+        bad |= lines(ax, sub, "bits_scored", "sum_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
             n = np.array(sorted(sub.loc[sub["order"] == "msb", "bits_scored"].unique()))
             ax.plot(n, [msb_sum_limit(b) for b in n], color=REF_COLOR, ls="--", lw=1)
@@ -443,7 +199,7 @@ def lengths(lengths_df, lay, path, title):
     for ax, _ in axes:
         ax.minorticks_off()
     extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
-    return _finish(fig, axes, lay, path, extra + [NONFINITE_HANDLE] * bad)
+    return finish(fig, axes, lay, path, extra + [NONFINITE_HANDLE] * bad)
 
 
 def gradient_profile(profile, lay, path, title):
@@ -455,42 +211,42 @@ def gradient_profile(profile, lay, path, title):
     p = p[p["_phase"] != ""]
     steps = {ph: sorted(p.loc[p["_phase"] == ph, "step"].unique()) for ph in ("start", "end")}
     names = {ph: f"{ph} (step {', '.join(fmt(s) for s in steps[ph])})" for ph in steps}
-    fig, axes = _figure(lay, title, extra=[(names["start"], "start"), (names["end"], "end")])
+    fig, axes = figure(lay, title, extra=[(names["start"], "start"), (names["end"], "end")])
     states = list(dict.fromkeys(p["state"].astype(str)))
     dash_styles = ["", (4, 2), (1, 1.5), (6, 2, 1, 2)]
     dashes = {st: dash_styles[i % len(dash_styles)] for i, st in enumerate(states)}
     bad = False
     for ax, spec in axes:
-        sub = _subset(p, spec, "_phase")
+        sub = subset(p, spec, "_phase")
         if sub.empty:
-            _empty(ax, "no run with this combination")
+            empty(ax, "no run with this combination")
             continue
         kw = dict(style="state", style_order=states, dashes=dashes) if len(states) > 1 else {}
-        bad |= _lines(ax, sub, "t", "grad_norm", lay, **kw)
+        bad |= lines(ax, sub, "t", "grad_norm", lay, **kw)
         ax.set_xlabel("time step t (T = last step)")
         ax.set_ylabel("||dL_T / dh_t|| (log)")
-    _log_scale(axes)
+    log_scale(axes)
     T = int(p["t"].max()) if len(p) else 1
     for ax, _ in axes:
         ax.set_xticks(range(1, T + 1) if T <= 16 else sorted({1, T // 4, T // 2, 3 * T // 4, T}))
     extra = [Line2D([], [], color="0.3", dashes=dashes[s] or (None, None), label=f"state {s}") for s in states] \
         if len(states) > 1 else []
     extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
-    return _finish(fig, axes, lay, path, extra + [NONFINITE_HANDLE] * bad)
+    return finish(fig, axes, lay, path, extra + [NONFINITE_HANDLE] * bad)
 
 
 def grad_norm(history, summary, lay, path, title):
     """Largest global gradient norm (before clipping) in each evaluation window; clipping marked."""
     h = history
-    fig, axes = _figure(lay, title)
+    fig, axes = figure(lay, title)
     extra, diverged, thresholds, fired, bad = [], False, False, False, False
     for ax, spec in axes:
-        sub = _subset(h, spec)
+        sub = subset(h, spec)
         if sub.empty:
-            _empty(ax, "no run with this combination")
+            empty(ax, "no run with this combination")
             continue
-        bad |= _lines(ax, sub, "step", "grad_norm_max", lay)
-        diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
+        bad |= lines(ax, sub, "step", "grad_norm_max", lay)
+        diverged |= mark_diverged(ax, subset(summary, spec), lay)
         if "clip" in sub:
             for th in sorted(sub.loc[sub["clip"] == "norm", "clip.threshold"].unique()):
                 ax.axhline(th, color=CLIP_COLOR, ls=":", lw=1.2)
@@ -503,7 +259,7 @@ def grad_norm(history, summary, lay, path, title):
                            edgecolors="black", linewidths=0.6, zorder=4)
         ax.set_xlabel("training step")
         ax.set_ylabel("gradient norm before clipping\n(max over window, log)")
-    _log_scale(axes)
+    log_scale(axes)
     if thresholds:
         extra.append(Line2D([], [], color=CLIP_COLOR, ls=":", lw=1.2, label="clip=norm threshold"))
     if fired:
@@ -513,23 +269,23 @@ def grad_norm(history, summary, lay, path, title):
         extra.append(Line2D([], [], ls="", label="no clipping (clip=none)"))
     else:
         extra.append(Line2D([], [], ls="", label="clipping never fired"))
-    _step_xlim(axes, h)
+    step_xlim(axes, h)
     extra.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
-    return _finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
+    return finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
 
 
 def sigma_max(history, summary, lay, path, title):
     """Largest singular value of the recurrent matrix, with Pascanu's 1/gamma boundary."""
     h = history
-    fig, axes = _figure(lay, title)
+    fig, axes = figure(lay, title)
     extra, diverged, bad, gated = {}, False, False, False
     for ax, spec in axes:
-        sub = _subset(h, spec)
+        sub = subset(h, spec)
         if sub.empty:
-            _empty(ax, "no run with this combination")
+            empty(ax, "no run with this combination")
             continue
-        bad |= _lines(ax, sub, "step", "sigma_max", lay)
-        diverged |= _mark_diverged(ax, _subset(summary, spec), lay)
+        bad |= lines(ax, sub, "step", "sigma_max", lay)
+        diverged |= mark_diverged(ax, subset(summary, spec), lay)
         plain = sub[~sub["model"].isin(GATED)] if "model" in sub else sub
         gated |= len(plain) < len(sub)
         for act in sorted(plain["activation"].unique()) if "activation" in plain else []:
@@ -547,7 +303,7 @@ def sigma_max(history, summary, lay, path, title):
                for inv, acts in sorted(extra.items())]
     if gated:
         handles.append(Line2D([], [], ls="", label=f"no 1/γ line for {'/'.join(GATED)}:\nthe bound is for a\nplain recurrence"))
-    _log_if_wide(axes[0][0], h["sigma_max"].astype(float))
-    _step_xlim(axes, h)
+    log_if_wide(axes[0][0], h["sigma_max"].astype(float))
+    step_xlim(axes, h)
     handles.append(Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI of the mean\nover replicas"))
-    return _finish(fig, axes, lay, path, handles + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
+    return finish(fig, axes, lay, path, handles + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)

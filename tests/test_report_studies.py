@@ -1,9 +1,14 @@
-"""The report's study sections (rnnexp/figures_studies.py): when they appear and the numbers they show."""
+"""The report's study sections (rnnexp/report/studies: gradients, clipping, length, models): the numbers they
+show, and what a declared section says when the tables cannot fill it."""
 import numpy as np
 import pandas as pd
 
+from test_report import build_quietly, make_sweep
+
+from rnnexp.report import generic as report
+from rnnexp.report.studies import clipping, gradients
+from rnnexp.report.studies._common import Context
 from rnnexp.runs import combine as collect
-from rnnexp import figures_studies as fs
 
 
 def tiny_profile():
@@ -26,7 +31,7 @@ def tiny_history():
 
 
 def test_gradient_ratio_is_first_over_last_state_h_at_the_first_and_last_evaluation():
-    r = fs.gradient_ratios(tiny_history(), tiny_profile())
+    r = gradients.gradient_ratios(tiny_history(), tiny_profile())
     assert sorted(r["phase"].unique()) == ["end", "start"] and len(r) == 2 * 2 * 2
     assert set(r.loc[r["phase"] == "start", "step"]) == {0} and set(r.loc[r["phase"] == "end", "step"]) == {20}
     np.testing.assert_allclose(r["ratio"], 1e-2)  # 10^(1-3) / 10^0, whatever the scale
@@ -34,14 +39,6 @@ def test_gradient_ratio_is_first_over_last_state_h_at_the_first_and_last_evaluat
     assert (r["T"] == 3).all()
 
 
-def test_gradient_section_appears_when_sigma_max_varies_at_the_start():
-    s = pd.DataFrame({"job": ["0", "1"]})
-    h, p = tiny_history(), tiny_profile()
-    assert fs.wants_gradients(s, h, p, [])  # 0.5 vs 1.0 at step 0: a factor 2
-    h2 = h.assign(sigma_max=1.0)
-    assert not fs.wants_gradients(s, h2, p, ["lr"])
-    assert fs.wants_gradients(s, h2, p, ["init.scale"])
-    assert not fs.wants_gradients(s, h, p[p["t"] == 1], ["init.scale"])  # one step: no ratio
 
 
 def test_unclipped_runs_differing_only_in_the_threshold_are_counted_once():
@@ -52,22 +49,31 @@ def test_unclipped_runs_differing_only_in_the_threshold_are_counted_once():
             rows.append({"job": str(job), "replica": rep, "clip": clip, "clip.threshold": th, "lr": lr,
                          "bit_acc": 0.5 + 0.1 * rep + (lr == 3) * 0.2})
     s = pd.DataFrame(rows)
-    out, dropped, same = fs.dedupe_unclipped(s, ["clip", "clip.threshold", "lr"])
+    out, dropped, same = clipping.dedupe_unclipped(s, ["clip", "clip.threshold", "lr"])
     assert dropped == 2 and same
     assert sorted(out["job"].unique()) == ["0", "2", "3", "4"]
     assert out.loc[out["clip"] == "none", "clip.threshold"].isna().all()
     assert out.loc[out["clip"] == "norm", "clip.threshold"].tolist() == [0.1, 0.1, 1.0, 1.0]
     s.loc[(s["job"] == "1") & (s["replica"] == 0), "bit_acc"] = 0.9  # a run that is not the same training
-    assert fs.dedupe_unclipped(s, ["clip", "clip.threshold", "lr"])[2] is False
-    assert fs.dedupe_unclipped(s, ["clip", "lr"])[1] == 0  # threshold not swept: nothing to merge
+    assert clipping.dedupe_unclipped(s, ["clip", "clip.threshold", "lr"])[2] is False
+    assert clipping.dedupe_unclipped(s, ["clip", "lr"])[1] == 0  # threshold not swept: nothing to merge
 
 
-def test_sections_appear_only_for_their_keys():
-    assert fs.wants_clipping(["clip"]) and fs.wants_clipping(["clip.threshold", "lr"]) and not fs.wants_clipping(["lr"])
-    s = pd.DataFrame({"bits": [8, 16, 32]})
-    assert fs.wants_bits(["bits"], s) and not fs.wants_bits(["bits"], s.iloc[:2]) and not fs.wants_bits(["model"], s)
-    L = pd.DataFrame({"job": ["0", "0", "1"], "bits_scored": [8, 16, 8]})
-    assert fs.wants_lengths(L) and not fs.wants_lengths(L.iloc[[0, 2]]) and not fs.wants_lengths(None)
+def test_declared_sections_the_tables_cannot_fill_say_why(tmp_path):
+    root = make_sweep(tmp_path, {"hidden": [2, 3]})  # no eval_bits: scored at the training length only
+    md = build_quietly(root, sections=["lengths", "clipping", "bits"]).read_text()
+    assert "## Did it learn the rule? (other lengths)\n\nNot drawn: the final models were scored at their " \
+           "training length only (set `eval_bits`" in md
+    # clipping and bits need no swept key of their own: declared, they are drawn from what there is
+    assert "## Clipping\n" in md and "(figures/clipping.png)" in md
+    assert "## Outcome against sequence length\n" in md and "(figures/by_bits.png)" in md
+    # a gradient profile over one time step has no ratio of the first step's gradient to the last's
+    t = report.load(root)
+    keys = collect.swept_keys(t.summary, t.config_columns)
+    ctx = Context(t.summary, t.history, t.profile[t.profile["t"] == 1], None, keys,
+                  report.choose_layout(t.summary, keys), root / "figures", "test")
+    why = "Not drawn: the runs recorded no gradient profile over two or more time steps."
+    assert gradients.gradients(ctx) == ["## Gradients across the 1/γ boundary", "", why, ""]
 
 
 def test_a_models_own_setting_is_paired_with_the_model_in_either_order():

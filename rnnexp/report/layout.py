@@ -1,0 +1,263 @@
+"""How the report's figures are laid out and drawn: labels, panels, colours, legends, PNGs.
+
+Every figure is laid out by a ``Layout``: colour for one swept key (``hue``), panel columns for
+another (``col``), panel rows for the rest (``row``). A key value has the same colour in every
+figure. Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
+no global state, no display needed). The helpers here (``figure``, ``subset``, ``lines``,
+``finish``, ...) are shared by the generic figures (``rnnexp.report.figures``) and the study
+sections (``rnnexp.report.studies``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from PIL import Image
+
+
+PANEL_W, PANEL_H, DPI = 3.3, 2.5, 100
+WRAP = 4  # panels per line when only one key makes panels
+N_BOOT = 1000
+
+
+def ci95(values) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the mean over replicas (seaborn's ``("ci", 95)``, vectorised).
+
+    seaborn resamples in a Python loop, one mean per resample: seconds per figure for long histories.
+    """
+    x = np.asarray(values, float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        return (np.nan, np.nan)
+    means = x[np.random.default_rng(0).integers(0, len(x), (N_BOOT, len(x)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+BAND = ci95  # mean with a 95 % bootstrap confidence band over replicas
+REF_COLOR, CLIP_COLOR = "0.15", "0.35"
+DIVERGED_MARK = dict(marker="v", s=34, edgecolors="black", linewidths=0.6, zorder=5, clip_on=False)
+
+# --- labels and layout ---------------------------------------------------------------------------
+
+def fmt(v) -> str:
+    """A config value as it is written on the command line."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
+        return "null"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):g}"
+    return str(v)
+
+
+def value_order(series: pd.Series) -> list[str]:
+    """Distinct values as labels: numbers ascending, anything else in the order of the runs."""
+    vals = series.drop_duplicates().tolist()
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        vals = sorted(vals, key=lambda v: (math.isnan(v), v))
+    return list(dict.fromkeys(fmt(v) for v in vals))
+
+
+@dataclass
+class Layout:
+    hue: str | None
+    col: str | None
+    row: list[str]
+    hue_order: list[str] = field(default_factory=list)
+    col_order: list[str] = field(default_factory=list)
+    row_order: list[str] = field(default_factory=list)
+    palette: dict[str, tuple] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, summary: pd.DataFrame, hue: str | None, col: str | None, row: list[str]) -> "Layout":
+        lay = cls(hue, col, list(row))
+        t = lay.label(summary)
+        lay.hue_order = value_order(summary[hue]) if hue else ["all"]
+        lay.col_order = value_order(summary[col]) if col else []
+        lay.row_order = list(dict.fromkeys(t.sort_values("_row_rank")["_row"])) if row else []
+        numeric = hue and pd.api.types.is_numeric_dtype(summary[hue]) and not pd.api.types.is_bool_dtype(summary[hue])
+        n = len(lay.hue_order)
+        if numeric and n > 1:  # ordered values, ordered colours; stop before viridis' pale yellow end
+            cmap = sns.color_palette("viridis", as_cmap=True)
+            colors = [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.8, n)]
+        else:
+            cb = sns.color_palette("colorblind", 10)  # reordered: orange and vermillion are not neighbours
+            colors = [cb[i] for i in (0, 1, 2, 4, 3, 5, 9, 7, 8, 6)][:n] if n <= 10 else sns.color_palette("husl", n)
+        lay.palette = dict(zip(lay.hue_order, colors))
+        return lay
+
+    def label(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the string columns ``_hue``, ``_col``, ``_row`` the figures group by."""
+        df = df.copy()
+        df["_hue"] = df[self.hue].map(fmt) if self.hue else "all"
+        df["_col"] = df[self.col].map(fmt) if self.col else ""
+        if self.row:
+            df["_row"] = [", ".join(f"{k}={fmt(v)}" for k, v in zip(self.row, vals))
+                          for vals in df[self.row].itertuples(index=False)]
+            # rows sort key by key, each key in its own order (numbers ascending)
+            orders = {k: {v: i for i, v in enumerate(value_order(df[k]))} for k in self.row}
+            df["_row_rank"] = [tuple(orders[k][fmt(v)] for k, v in zip(self.row, vals))
+                               for vals in df[self.row].itertuples(index=False)]
+        else:
+            df["_row"], df["_row_rank"] = "", [()] * len(df)
+        return df
+
+    def describe(self) -> str:
+        parts = [f"colour: {self.hue}" if self.hue else None, f"columns: {self.col}" if self.col else None,
+                 f"rows: {', '.join(self.row)}" if self.row else None]
+        return "; ".join(p for p in parts if p)
+
+
+def panels(lay: Layout, extra: list[tuple[str, object]] | None = None):
+    """Panel specs ``(title, row_label, col_label, extra_value)`` and the grid shape."""
+    extra = extra or [("", None)]
+    rows = [(e, r) for e in extra for r in (lay.row_order or [""])]
+    cols = lay.col_order or [""]
+    def title(*parts):
+        parts = [x for x in parts if x]
+        line = " | ".join(parts)
+        return line if len(line) <= 34 or len(parts) < 2 else parts[0] + "\n" + " | ".join(parts[1:])
+
+    specs = [(title(e[0], r, f"{lay.col}={c}" if lay.col else ""), r, c, e[1]) for e, r in rows for c in cols]
+    if len(rows) == 1 and len(cols) > WRAP:
+        return specs, (math.ceil(len(cols) / WRAP), WRAP)
+    return specs, (len(rows), len(cols))
+
+
+def figure(lay, title, extra=None, sharey=True, legend_width=2.1):
+    specs, (nr, nc) = panels(lay, extra)
+    fig = Figure(figsize=(PANEL_W * nc + legend_width, PANEL_H * nr + 0.7), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    # panels and title on the left, the legend in its own strip on the right: they never overlap
+    main, side = fig.subfigures(1, 2, width_ratios=[PANEL_W * nc, legend_width], wspace=0)
+    axes = main.subplots(nr, nc, squeeze=False, sharex=True, sharey=sharey).ravel()
+    for ax in axes[len(specs):]:
+        main.delaxes(ax)
+    main.suptitle(title, fontsize=10)
+    fig.side = side
+    return fig, list(zip(axes, specs))
+
+
+def subset(df: pd.DataFrame, spec, extra_col: str | None = None) -> pd.DataFrame:
+    _, r, c, e = spec
+    m = (df["_row"] == r) & (df["_col"] == c)
+    if extra_col is not None:
+        m &= df[extra_col] == e
+    return df[m]
+
+
+def empty(ax, text):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4", wrap=True)
+
+
+def hue_handles(lay: Layout) -> list[Line2D]:
+    if not lay.hue:
+        return []
+    return [Line2D([], [], color=lay.palette[v], lw=2, label=v) for v in lay.hue_order]
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Render with Agg and write a 256-colour PNG: a third of the size, no visible difference."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    img.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path)
+    return path
+
+
+def finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
+    for ax, spec in axes_specs:
+        note = getattr(ax, "diverged_note", "")
+        ax.set_title(" | ".join(x for x in (spec[0], note) if x), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.label.set_size(9)
+        ax.yaxis.label.set_size(9)
+        grid = ax.get_subplotspec()
+        if not grid.is_first_col():  # axes are shared: one label per row and column is enough
+            ax.set_ylabel("")
+        if not grid.is_last_row():
+            ax.set_xlabel("")
+    handles = hue_handles(lay)
+    if handles:
+        handles = [Line2D([], [], ls="", label=hue_title or lay.hue)] + handles  # the key, as a heading
+    handles += list(extra_handles)
+    if handles:
+        fig.side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
+    save(fig, path)
+    return fig
+
+
+def mark_diverged(ax, summary_sub: pd.DataFrame, lay: Layout) -> bool:
+    """Triangles on the top edge at each diverged replica's step; a count in the corner."""
+    d = summary_sub[summary_sub["diverged"].astype(bool)]
+    if d.empty:
+        return False
+    ax.scatter(d["diverged_step"], np.full(len(d), 1.0), transform=ax.get_xaxis_transform(),
+               c=[lay.palette[h] for h in d["_hue"]], **DIVERGED_MARK)
+    ax.diverged_note = f"{len(d)}/{len(summary_sub)} replicas diverged"  # shown in the panel title
+    return True
+
+
+DIVERGED_HANDLE = Line2D([], [], ls="", marker="v", color="0.6", markeredgecolor="black",
+                         label="a replica diverged\n(at this step)")
+
+
+OVERFLOW = 1e100  # beyond this a value is an overflow in all but name: its mean and axis limits overflow too
+NONFINITE_HANDLE = Line2D([], [], ls="", marker="x", color="0.3", markeredgewidth=1.2,
+                          label=f"a replica's value is NaN, inf\nor > {OVERFLOW:.0e} (overflow): left\nout of the mean at this step")
+
+
+def overflowed(values) -> np.ndarray:
+    """Values the figures cannot average or scale: NaN, inf, or beyond ``OVERFLOW``."""
+    v = np.asarray(values, float)
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(v) <= OVERFLOW)
+
+
+def lines(ax, df, x, y, lay, **kw) -> bool:
+    """Mean and band per colour; steps where a replica's value is not finite get an x near the top.
+
+    Returns whether any value was not finite.
+    """
+    vals = df[y].astype(float)
+    bad = pd.Series(overflowed(vals), index=df.index)
+    if (~bad).any():
+        if df[x].nunique() <= 25 and "marker" not in kw:  # a lone finite point still shows
+            kw = {**kw, "marker": "o", "markersize": 3, "markeredgewidth": 0}
+        sns.lineplot(data=df.assign(**{y: vals.where(~bad)}), x=x, y=y, hue="_hue", palette=lay.palette,
+                     hue_order=[h for h in lay.hue_order if h in set(df["_hue"])], errorbar=BAND,
+                     legend=False, ax=ax, **kw)
+    else:
+        empty(ax, "no value to plot: every replica's\nvalue overflowed here (x)")
+    if bad.any():
+        b = df[bad].drop_duplicates(["_hue", x])
+        ax.scatter(b[x], np.full(len(b), 0.93), transform=ax.get_xaxis_transform(), marker="x", s=24,
+                   linewidths=1.2, c=[lay.palette[h] for h in b["_hue"]], zorder=5, clip_on=False)
+    return bool(bad.any())
+
+
+def step_xlim(axes, df) -> None:
+    """Every training-step axis spans the whole training, even where values stop being finite."""
+    top = float(df["step"].max()) if len(df) else 1.0
+    axes[0][0].set_xlim(-0.03 * top - 0.5, 1.03 * top + 0.5)  # axes share x
+
+
+def log_scale(axes) -> None:
+    """Log y axes, set only after every panel is drawn: seaborn averages in the axis' scale, so a
+    panel drawn on an already-log (shared) axis would show geometric means, the others arithmetic."""
+    for ax, _ in axes:
+        ax.set_yscale("log", nonpositive="mask")
+
+
+def log_if_wide(ax, values: pd.Series, ratio=30.0) -> None:
+    v = values[~overflowed(values) & (values > 0)]
+    if len(v) and v.max() / v.min() > ratio:
+        ax.set_yscale("log", nonpositive="mask")
