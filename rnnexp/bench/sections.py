@@ -154,7 +154,7 @@ def replicas_section(args):
 
 def floor_section(args):
     """Target 4: time per step at hidden 256, batch 256, 32 bits, one replica / the matmul floor
-    (the same matmuls, nothing else: ``bench_baselines.matmul_floor_shapes``)."""
+    (the same matmuls, nothing else: ``baselines.matmul_floor_shapes``)."""
     H, B, T = (64, 64, 16) if args.quick else (256, 256, 32)
     steps = max(2, args.steps // 10)
     times = interleaved([step_timer(_config(hidden=H, batch=B, bits=T, replicas=1)),

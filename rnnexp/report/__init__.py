@@ -7,8 +7,8 @@
 - ``studies``: study-specific sections grouped by study, each declared by name in a preset's
   ``report.sections`` (``studies/__init__.py`` lists them).
 
-What it may import: the runs' tables and how they combine (``rnnexp.results``,
-``rnnexp.collect``), the task's reference scores (``rnnexp.data``, ``rnnexp.metrics``) and the
+What it may import: the runs' tables and how they combine (``rnnexp.runs.results``,
+``rnnexp.runs.combine``), the task's reference scores (``rnnexp.tasks.addition``) and the
 engine's activations (their gamma, for the 1/gamma lines). Never the training loop or the command
 line: a report reads what runs wrote and computes nothing that changes a result. Importing this
 package (or ``studies``) loads nothing: ``rnnexp.config`` reads the section names from ``studies``.

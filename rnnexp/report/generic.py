@@ -3,7 +3,7 @@
 Writes ``DIR/report.md`` (summary table, figures, notes), ``DIR/report_summary.csv`` (the summary
 table's numbers) and PNG figures in ``DIR/figures/``, all from the combined tables
 (``DIR/{summary,history,profile,positions}.csv``; collected first when missing or older than a run).
-DIR may also be a single run's folder. Every multirun ends with this report (``rnnexp.callbacks``).
+DIR may also be a single run's folder. Every multirun ends with this report (``rnnexp.runs.callbacks``).
 
 Every sweep gets the generic report; study sections (``rnnexp.report.studies``) only when declared:
 the sweep's ``report.sections``, read from what Hydra recorded of the composed config
@@ -266,7 +266,7 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
     if "eval_loss" in h:
         fig("convergence_loss", "Loss per output bit on the evaluation set (every problem for bits <= 9, "
             "else a fixed held-out sample), mean and 95 % band over replicas, log scale.", figures.convergence, h, s, "eval_loss", title="Convergence: loss")
-    else:  # tables written before the evaluation loss was kept (rnnexp.results.RENAMED)
+    else:  # tables written before the evaluation loss was kept (rnnexp.runs.results.RENAMED)
         fig("convergence_loss", "Training loss, mean over the steps since the previous evaluation (these "
             "tables carry no evaluation loss), mean and 95 % band over replicas, log scale.",
             figures.convergence, h, s, "train_loss", title="Convergence: training loss")
