@@ -54,7 +54,14 @@ def test_the_sections_the_sweep_recorded_are_drawn_in_their_order(blowing_up):
     try:
         assert report.recorded_sections(blowing_up) == ["blowup", "clipping"]
         assert headings(build_quietly(blowing_up)) == GENERIC[:-1] + [STUDY["blowup"], STUDY["clipping"], "Tables"]
-        # --sections replaces them; '' leaves the generic report
+    finally:
+        (blowing_up / "multirun.yaml").unlink()
+
+
+@pytest.mark.slow
+def test_the_sections_flag_replaces_the_recorded_ones(blowing_up):
+    OmegaConf.save(composed("report.sections=[blowup,clipping]"), blowing_up / "multirun.yaml")
+    try:  # --sections replaces them; '' leaves the generic report
         assert report.main([str(blowing_up), "--sections", "tolerance"]) == 0
         assert headings(blowing_up / "report.md") == GENERIC[:-1] + [STUDY["tolerance"], "Tables"]
         assert report.main([str(blowing_up), "--sections", ""]) == 0
