@@ -9,6 +9,14 @@ the same weights however many replicas are drawn beside it.
 - ``normal``:     N(0, 1/fan_in); for a square matrix the spectral radius is then ~1
 - ``orthogonal``: the recurrent matrix is a random orthogonal matrix (all singular values 1);
                   the other matrices use ``xavier``.
+- ``identity``:   the recurrent matrix is the identity, so ``Whh = scale * I`` (with ``activation=relu``
+                  this is the IRNN of Le, Jaitly & Hinton 2015: through the active units a zero input
+                  carries the state, and the gradient, unchanged); gated models get ``scale * I`` in
+                  every gate's block. The other matrices use ``normal``, N(0, 1/fan_in), times
+                  ``input_scale``: a stated choice (Keras' reproduction of the paper draws them from
+                  N(0, 0.001^2); on addition's 2 inputs weights that small learn far more slowly, see
+                  the README). Nothing random is drawn for ``Whh``, so replica r's weights still
+                  depend on its own generator only.
 
 ``scale`` multiplies the recurrent matrix (``Whh``) so a sweep can move its spectral radius;
 ``input_scale`` multiplies every other weight matrix. Biases start at zero.
@@ -17,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SCHEMES = ("uniform", "fan_in", "xavier", "normal", "orthogonal")
+SCHEMES = ("uniform", "fan_in", "xavier", "normal", "orthogonal", "identity")
 
 
 def _draw(rng: np.random.Generator, scheme: str, shape: tuple[int, int], recurrent: bool) -> np.ndarray:
@@ -27,7 +35,9 @@ def _draw(rng: np.random.Generator, scheme: str, shape: tuple[int, int], recurre
     if scheme == "fan_in":
         lim = np.sqrt(1.0 / fan_in)
         return rng.uniform(-lim, lim, shape)
-    if scheme == "normal":
+    if scheme == "identity" and recurrent:
+        return np.eye(fan_in, fan_out)  # one (H, H) block: gated models call this once per gate
+    if scheme in ("normal", "identity"):
         return rng.normal(0.0, np.sqrt(1.0 / fan_in), shape)
     if scheme == "orthogonal" and recurrent:
         q, r = np.linalg.qr(rng.normal(size=shape))

@@ -57,8 +57,9 @@ def layer_params(params, layer: int, tag: str = "") -> dict[str, np.ndarray]:
 
 def gate_weights(rngs, scheme: str, n_in: int, H: int, G: int, *, recurrent=False, scale=1.0) -> np.ndarray:
     """``(R, n_in, G*H)``: one ``(n_in, H)`` block per gate, each drawn by ``scheme``, so an
-    orthogonal recurrent init makes every gate's block orthogonal. G = 1 draws exactly as the
-    plain Elman RNN does."""
+    orthogonal recurrent init makes every gate's block orthogonal and an identity init makes every
+    gate's block ``scale * I`` (``Whh = scale * [I, ..., I]``: its largest singular value is then
+    ``scale * sqrt(G)``). G = 1 draws exactly as the plain Elman RNN does."""
     return np.concatenate([init.weights(rngs, scheme, (n_in, H), recurrent=recurrent, scale=scale)
                            for _ in range(G)], axis=-1)
 
