@@ -101,6 +101,7 @@ def test_the_pre_launch_check_accepts_identity_with_every_model():
         cli.precheck(["init=identiy"])
 
 
+@pytest.mark.slow
 def test_an_irnn_learns_lsb_addition():
     """``activation=relu init=identity``, every other setting the default (lsb addition, 8 bits,
     hidden 16, Adam lr 0.01, batch 32, 1000 steps, 10 replicas): measured 8 of 10 replicas solved
@@ -115,6 +116,7 @@ def test_an_irnn_learns_lsb_addition():
     assert s["solved"].sum() >= 7 and s["bit_acc"].mean() > 0.95 and not s["diverged"].any()  # ... and learns
 
 
+@pytest.mark.slow
 def test_the_command_line_runs_an_irnn(tmp_path):
     """``python -m rnnexp activation=relu init=identity init.scale=0.7 model.layers=2``: the config
     file composes, the run records init=identity, and sigma_max at step 0 is 0.7."""

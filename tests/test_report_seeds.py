@@ -76,6 +76,7 @@ def test_a_sweep_that_declares_no_section_gets_the_generic_report_only(one_key_r
     assert "Steps to reach a loss tolerance" not in text  # a study section only where a preset declares it
 
 
+@pytest.mark.slow
 def test_a_declared_seed_metric_without_a_fixed_set_says_why(one_key_report, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(one_key_report, root)  # the session's report is read by other tests: work on a copy
