@@ -60,6 +60,11 @@ _COMMANDS = {"two_key_sweep": _two_key_sweep, "one_key_report": _report("one_key
              "diverged_report": _report("diverged")}
 
 
+def _lower_priority():
+    """In the child: nice 10, so that the tests keep their core and the background uses what is left."""
+    os.nice(10)
+
+
 class _Background:
     """A command running in the background (its output in files: no pipe to fill), in its own process
     group (stopped with any workers it started)."""
@@ -70,7 +75,7 @@ class _Background:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), **extra}
         with open(self.tmp / "stdout", "w") as out, open(self.tmp / "stderr", "w") as err:
             self.proc = subprocess.Popen(self.args, cwd=self.tmp, env=env, stdout=out, stderr=err,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_lower_priority)
 
     def result(self) -> subprocess.CompletedProcess:
         try:
