@@ -29,29 +29,10 @@ def cfg():
     return c
 
 
-# Reports are the suite's most expensive products (~3 s each): the ones several tests read are built
-# once per session. Tests only read them (a test that changes files works on a copy).
-
-@pytest.fixture(scope="session")
-def one_key_report(tmp_path_factory) -> Path:
-    """A sweep over hidden (2, 4), trained, then collected and reported by ``report.build`` alone."""
-    from test_report import build_quietly, make_sweep
-
-    root = make_sweep(tmp_path_factory.mktemp("one_key"), {"hidden": [2, 4]}, collect_now=False)
-    assert not (root / "summary.csv").exists()
-    build_quietly(root)  # collects first
-    return root
-
-
-@pytest.fixture(scope="session")
-def diverged_report(tmp_path_factory) -> Path:
-    """A sweep over hidden (2, 4) where every replica diverges, collected and reported."""
-    from test_report import DIVERGE, build_quietly, make_sweep
-
-    root = make_sweep(tmp_path_factory.mktemp("diverged"), {"hidden": [2, 4]}, fixed=DIVERGE)
-    build_quietly(root, sections=["blowup"])
-    return root
-
+# The suite's most expensive products, a CLI sweep and the reports several tests read (~3 s each),
+# are made once per session, in background processes started at collection: they run on the second
+# core while the tests before their first reader run on the first. Tests only read them (a test
+# that changes files works on a copy).
 
 # test_report.TINY (4 bits, 3 replicas) on test_report_seeds.FIXED_SET (a fixed set of 16 problems,
 # 3 epochs: seed 001's metric is recorded), also scored at 6 bits (the lengths table and figure)
@@ -59,17 +40,42 @@ TWO_KEY = ["hidden=2,4", "order=lsb,msb", "bits=4", "replicas=3", "train_size=16
            "eval_every=4", "eval_bits=[6]", "report.sections=[seed_metric,tolerance]"]
 
 
-class _Sweep:
-    """``python -m rnnexp -m TWO_KEY`` started in the background (its output in files: no pipe to fill)."""
+def _two_key_sweep(tmp: Path) -> tuple[list[str], dict]:
+    """``python -m rnnexp -m TWO_KEY``, as a user runs a sweep (the default launcher, then the
+    collect-and-report callback), with every Python warning shown."""
+    return ([sys.executable, "-m", "rnnexp", "-m", *TWO_KEY, f"hydra.sweep.dir={tmp / 'sweep'}",
+             f"cache_dir={tmp / 'cache'}"], {"PYTHONWARNINGS": "default"})
 
-    def __init__(self):
-        self.tmp = Path(tempfile.mkdtemp(prefix="rnnexp-two-key-"))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
-        self.args = [sys.executable, "-m", "rnnexp", "-m", *TWO_KEY, f"hydra.sweep.dir={self.tmp / 'sweep'}",
-                     f"cache_dir={self.tmp / 'cache'}"]
+
+def _report(kind: str):
+    """``test_report.make_report(kind)`` in a fresh process, warnings raised as under pytest."""
+    def command(tmp: Path) -> tuple[list[str], dict]:
+        code = "import sys, test_report; test_report.make_report(sys.argv[1], sys.argv[2])"
+        return [sys.executable, "-W", "error::RuntimeWarning", "-c", code, kind, str(tmp / "sweep")], {}
+    return command
+
+
+# fixture name -> the command that makes it, in a fresh temporary folder
+_COMMANDS = {"two_key_sweep": _two_key_sweep, "one_key_report": _report("one_key"),
+             "diverged_report": _report("diverged")}
+
+
+def _lower_priority():
+    """In the child: nice 10, so that the tests keep their core and the background uses what is left."""
+    os.nice(10)
+
+
+class _Background:
+    """A command running in the background (its output in files: no pipe to fill), in its own process
+    group (stopped with any workers it started)."""
+
+    def __init__(self, name: str):
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"rnnexp-{name}-"))
+        self.args, extra = _COMMANDS[name](self.tmp)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), **extra}
         with open(self.tmp / "stdout", "w") as out, open(self.tmp / "stderr", "w") as err:
             self.proc = subprocess.Popen(self.args, cwd=self.tmp, env=env, stdout=out, stderr=err,
-                                         start_new_session=True)  # its own group: stopped with its workers
+                                         start_new_session=True, preexec_fn=_lower_priority)
 
     def result(self) -> subprocess.CompletedProcess:
         try:
@@ -87,30 +93,49 @@ class _Sweep:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-_SWEEPS: list[_Sweep] = []
+_STARTED: dict[str, _Background] = {}
 
 
 @pytest.hookimpl(trylast=True)  # after -m / -k have deselected
 def pytest_collection_modifyitems(session, config, items):
-    """Start the shared sweep as soon as a selected test needs it: the sweep (mostly its report) runs
-    on a second core while the tests before the first reader run on the first."""
-    if not config.option.collectonly and any("two_key_sweep" in getattr(i, "fixturenames", ()) for i in items):
-        _SWEEPS.append(_Sweep())
+    """Start each background product that a selected test reads."""
+    if config.option.collectonly:
+        return
+    for name in _COMMANDS:
+        if name not in _STARTED and any(name in getattr(item, "fixturenames", ()) for item in items):
+            _STARTED[name] = _Background(name)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    while _SWEEPS:
-        _SWEEPS.pop().stop()
+    while _STARTED:
+        _STARTED.popitem()[1].stop()
+
+
+def _finished(name: str) -> tuple[Path, subprocess.CompletedProcess]:
+    if name not in _STARTED:  # not started at collection (a plugin changed the selection): start it now
+        _STARTED[name] = _Background(name)
+    job = _STARTED[name]
+    r = job.result()
+    assert r.returncode == 0, f"{' '.join(map(str, r.args))} failed:\n{r.stderr[-3000:]}"
+    return job.tmp / "sweep", r
 
 
 @pytest.fixture(scope="session")
-def two_key_sweep():
-    """``python -m rnnexp -m TWO_KEY`` in a subprocess, as a user runs a sweep (the default launcher,
-    then the collect-and-report callback), with every Python warning shown (PYTHONWARNINGS=default).
-    Read by the CLI, report and report-section tests: (sweep dir, completed process)."""
-    if not _SWEEPS:  # not started at collection (a plugin changed the selection): start it now
-        _SWEEPS.append(_Sweep())
-    sweep = _SWEEPS[0]
-    r = sweep.result()
-    assert r.returncode == 0, r.stderr[-3000:]
-    return sweep.tmp / "sweep", r
+def two_key_sweep() -> tuple[Path, subprocess.CompletedProcess]:
+    """``python -m rnnexp -m TWO_KEY`` (see ``_two_key_sweep``), read by the CLI, report and
+    report-section tests: (sweep dir, completed process)."""
+    return _finished("two_key_sweep")
+
+
+@pytest.fixture(scope="session")
+def one_key_report() -> Path:
+    """A sweep over hidden (2, 4), trained, then collected and reported by ``report.build`` alone
+    (``test_report.make_report("one_key")``)."""
+    return _finished("one_key_report")[0]
+
+
+@pytest.fixture(scope="session")
+def diverged_report() -> Path:
+    """A sweep over hidden (2, 4) where every replica diverges, collected and reported
+    (``test_report.make_report("diverged")``)."""
+    return _finished("diverged_report")[0]

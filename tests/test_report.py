@@ -69,6 +69,20 @@ def build_quietly(root: Path, **kw) -> Path:
     return path
 
 
+def make_report(kind: str, root: Path) -> None:
+    """The reports several tests read, made once per session (conftest.py runs this in a fresh process)."""
+    root = Path(root)
+    if kind == "one_key":  # collected and reported by report.build alone
+        make_sweep(root, {"hidden": [2, 4]}, collect_now=False)
+        assert not (root / "summary.csv").exists()
+        build_quietly(root)  # collects first
+    elif kind == "diverged":  # every replica diverges
+        make_sweep(root, {"hidden": [2, 4]}, fixed=DIVERGE)
+        build_quietly(root, sections=["blowup"])
+    else:
+        raise ValueError(kind)
+
+
 def expected_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """The summary table, computed directly from the replica rows (independently of the report's code)."""
     rows = []
@@ -109,7 +123,7 @@ def check_report(root: Path, keys: list[str]) -> tuple[pd.DataFrame, str]:
 
 
 def test_one_key_sweep_collected_by_the_report(one_key_report):
-    root = one_key_report  # built by report.build from the job folders alone (conftest.py)
+    root = one_key_report  # built by report.build from the job folders alone (make_report, via conftest.py)
     assert all((root / f"{n}.csv").is_file() for n in report.NEEDED)
     _, md = check_report(root, ["hidden"])
     assert md.startswith("# Report: sweep over hidden (2, 4)")
@@ -159,7 +173,7 @@ def test_single_run_report_in_the_run_folder(tmp_path):
 
 
 def test_all_diverged_sweep_is_reported_not_dropped(diverged_report):
-    root = diverged_report  # hidden 2, 4 with DIVERGE, reported (conftest.py)
+    root = diverged_report  # hidden 2, 4 with DIVERGE, reported (make_report, via conftest.py)
     summary = pd.read_csv(root / "summary.csv")
     assert summary["diverged"].all(), "this setup should make every replica diverge"
     history = pd.read_csv(root / "history.csv")  # values past any plotting range, as a long run writes
