@@ -321,8 +321,8 @@ def check(cfg) -> None:
         known = flat_keys(_schema(cfg))
         extra = sorted(set(flat_keys(cfg)) - set(known))
         task = cfg.task.name if "name" in cfg.get("task", {}) else None
-        if extra and extra[0].startswith("task.") and task in tasks.names():
-            owners = [t for t in tasks.names() if extra[0] in setting_types(None, t)]
+        if extra and task in tasks.names():
+            owners = task_owners(extra[0])
             if owners:
                 raise ConfigError(f"{extra[0]} is not a setting of task={task}: it is one of task={', '.join(owners)}'s")
         if extra:
@@ -352,6 +352,16 @@ def check(cfg) -> None:
     if effective_steps(cfg) > INT_MAX:
         raise ConfigError(f"epochs={epochs} with train_size={train_size} and batch={batch} is not allowed: "
                           f"epochs * train_size / batch (training steps) must be at most {INT_MAX} (2**63 - 1)")
+
+
+def task_names() -> list[str]:
+    """Every task (``rnnexp/tasks``), for the command line's messages."""
+    return tasks.names()
+
+
+def task_owners(key: str) -> list[str]:
+    """The tasks that have the setting ``key`` (``task.delay``: addition), to name in a refusal."""
+    return [t for t in tasks.names() if key.startswith("task.") and key in setting_types(None, t)]
 
 
 # settings that only binary addition reads: another task refuses a value other than the default

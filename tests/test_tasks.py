@@ -232,3 +232,17 @@ def test_a_task_length_out_of_range_is_refused():
     cfg.task.delay = -1
     with pytest.raises(config.ConfigError, match="task.delay=-1 is not allowed"):
         config.check(cfg)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["task=adding", "task.delay=3"], "task.delay is not a setting of the chosen task: it is one of task=addition's"),
+    (["task=adding", "task.lenght=3"], "task.lenght: there is no such setting (did you mean 'task.length'?)"),
+    (["-m", "task=adding,copy", "order=msb"], "order=msb is not allowed with task=adding"),
+])
+def test_the_command_line_refuses_bad_task_settings_before_any_work(argv, message, tmp_path):
+    from rnnexp import cli
+
+    with pytest.raises(cli.UsageError) as e:
+        cli.precheck(argv + [f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"])
+    assert message in str(e.value) and "\n" not in str(e.value).strip()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
