@@ -365,7 +365,7 @@ def task_owners(key: str) -> list[str]:
 
 
 # settings that only binary addition reads: another task refuses a value other than the default
-ADDITION_ONLY = ("bits", "order", "loss", "eval_bits", "train_set")
+ADDITION_ONLY = ("bits", "order", "loss", "eval_bits")
 
 
 def _check_task(cfg, task: str) -> None:
