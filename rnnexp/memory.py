@@ -136,6 +136,9 @@ def estimate(cfg) -> Estimate:
     # a causal model keeps one step's arrays per level of the tree it descends; birnn runs a whole
     # piece of problems through every step: either way about bits x piece x R x H per layer
     in_flight = EVAL_FACTOR * longest * piece * R * max(H * (G + S) * L * D, 2 * n_out)
+    if not addition:  # whole sequences through every step (no prefix tree) while the training step's cache
+        eval_sets += 0.5 * in_flight  # is still held: half the pieces on top of the step (measured with
+        in_flight = 0.0  # tracemalloc for rnn, gru, lstm, birnn on adding and copy: tests/test_memory.py)
 
     steps, every = config.effective_steps(cfg), int(get("eval_every"))
     evaluations = steps // every + 2
