@@ -246,3 +246,45 @@ def test_the_command_line_refuses_bad_task_settings_before_any_work(argv, messag
         cli.precheck(argv + [f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"])
     assert message in str(e.value) and "\n" not in str(e.value).strip()
     assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
+
+
+# --- slow: a trained solution, and the README's commands -----------------------------------------
+
+@pytest.mark.slow
+def test_a_trained_lstm_solves_adding_at_small_length():
+    """Measured: lstm (hidden 16, Adam 0.01, batch 32) on adding T = 10: every replica under MSE 0.01
+    by step 300 (4 of 4; the plain rnn by step 600-900)."""
+    cfg = config.Config(task="adding", model="lstm", steps=400, eval_every=100, replicas=2, cache=False)
+    cfg.task.length = 10
+    s = train.train(cfg).summary
+    assert s["solved"].all(), s[["eval_loss", "acc"]]
+    assert (s["eval_loss"] < adding.SOLVED_MSE).all()
+
+
+def _readme_task_commands():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Tasks", 1)[1].split("\n## ", 1)[0]
+    return [line.split("#")[0].split()[3:] for line in section.splitlines() if line.startswith("    python -m rnnexp ")]
+
+
+@pytest.mark.slow
+def test_the_readme_task_commands_run(tmp_path):
+    """Each command of the README's Tasks section, shrunk (fewer steps and replicas), trains and
+    writes its tables; their run ends with the one-line summary."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    commands = _readme_task_commands()
+    assert [c[0] for c in commands] == ["task=adding", "task=copy", "task=addition"]
+    root = Path(__file__).resolve().parents[1]
+    for i, args in enumerate(commands):
+        run = subprocess.run([sys.executable, "-m", "rnnexp", *args, "steps=20", "eval_every=10", "replicas=2",
+                              f"cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/run{i}"],
+                             cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(root)},
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "rnnexp: solved" in run.stdout and "/2 replicas" in run.stdout, run.stdout[-2000:]
+        assert (tmp_path / f"run{i}" / "summary.csv").is_file()
