@@ -94,9 +94,11 @@ def outcome_heatmap(summary, lay, metric, path, title):
                     annot_kws={"fontsize": 9})
         if metric == "bit_acc" and i == len(panels) - 1 and "order" in s and (s["order"] == "msb").any():
             cax = ax.collections[0].colorbar.ax
-            for bits in sorted(s.loc[s["order"] == "msb", "bits"].unique()):
-                cax.axhline(msb_per_bit_limit(bits), color="white", lw=3)
-                cax.axhline(msb_per_bit_limit(bits), color="black", lw=1.5, ls="--")
+            msb = s[s["order"] == "msb"]
+            for bits, delay in sorted(set(zip(msb["bits"], msb["task.delay"] if "task.delay" in msb else [0] * len(msb)))):
+                ref = causal_bit_limits(bits, "msb", 0 if pd.isna(delay) else int(delay)).mean()
+                cax.axhline(ref, color="white", lw=3)
+                cax.axhline(ref, color="black", lw=1.5, ls="--")
             cax.set_ylabel(clabel + "\ndashed: best causal model, msb order", fontsize=8)
         ax.set_xlabel(lay.col or "")
         ax.set_ylabel(lay.hue or "")
@@ -172,8 +174,10 @@ def positions(pos, lay, path, title):
             continue
         lines(ax, sub, "bit", "bit_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
-            for bits in sorted(sub.loc[sub["order"] == "msb", "bits"].unique()):
-                ax.plot(np.arange(bits), msb_bit_limits(bits), color=REF_COLOR, ls="--", lw=1)
+            msb = sub[sub["order"] == "msb"]
+            for bits, delay in sorted(set(zip(msb["bits"], msb["task.delay"] if "task.delay" in msb else [0] * len(msb)))):
+                delay = 0 if pd.isna(delay) else int(delay)  # task.delay: later answers, higher limits
+                ax.plot(np.arange(bits), causal_bit_limits(bits, "msb", delay), color=REF_COLOR, ls="--", lw=1)
             if not extra:
                 extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label="best causal model,\nmsb order"))
         ax.set_xlabel("bit of the sum (0 = least significant)")
@@ -193,8 +197,11 @@ def lengths(lengths_df, lay, path, title):
             continue
         bad |= lines(ax, sub, "bits_scored", "sum_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
-            n = np.array(sorted(sub.loc[sub["order"] == "msb", "bits_scored"].unique()))
-            ax.plot(n, [msb_sum_limit(b) for b in n], color=REF_COLOR, ls="--", lw=1)
+            msb = sub[sub["order"] == "msb"]
+            for delay in sorted(set(msb["task.delay"].fillna(0).astype(int))) if "task.delay" in msb else [0]:
+                n = np.array(sorted(msb.loc[(msb["task.delay"].fillna(0) == delay) if "task.delay" in msb else msb.index,
+                                            "bits_scored"].unique()))
+                ax.plot(n, [causal_sum_limit(b, "msb", delay) for b in n], color=REF_COLOR, ls="--", lw=1)
             if not extra:
                 extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label="best causal model,\nmsb order"))
         ax.set_xscale("log", base=2)
