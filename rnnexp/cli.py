@@ -58,6 +58,12 @@ def combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
     sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
     if sweeps and not multirun:
         raise UsageError(f"{sweeps[0]} lists several values: add -m (multirun) to sweep over them")
+    swept_task = next((o.input_line for o in parsed if o.key_or_group == "task" and o.is_sweep_override()), None)
+    for o in parsed if swept_task else ():  # Hydra sets it on the default task before a job picks its own
+        if o.key_or_group.startswith("task.") and not o.is_sweep_override() and not o.is_delete():
+            key, value = o.key_or_group, o.input_line.split("=", 1)[1]
+            raise UsageError(f"{o.input_line} with a swept task ({swept_task}): Hydra applies a task's own setting "
+                             f"before each job chooses its task; write it as a sweep of one value: {key}=choice({value})")
     if not multirun:
         return [overrides]
     for o in parsed:

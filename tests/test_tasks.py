@@ -238,6 +238,7 @@ def test_a_task_length_out_of_range_is_refused():
     (["task=adding", "task.delay=3"], "task.delay is not a setting of the chosen task: it is one of task=addition's"),
     (["task=adding", "task.lenght=3"], "task.lenght: there is no such setting (did you mean 'task.length'?)"),
     (["-m", "task=adding,copy", "order=msb"], "order=msb is not allowed with task=adding"),
+    (["-m", "task=adding,copy", "task.length=4"], "write it as a sweep of one value: task.length=choice(4)"),
 ])
 def test_the_command_line_refuses_bad_task_settings_before_any_work(argv, message, tmp_path):
     from rnnexp import cli
@@ -288,3 +289,35 @@ def test_the_readme_task_commands_run(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         assert "rnnexp: solved" in run.stdout and "/2 replicas" in run.stdout, run.stdout[-2000:]
         assert (tmp_path / f"run{i}" / "summary.csv").is_file()
+
+
+def test_the_report_draws_each_task_s_reference_scores():
+    import pandas as pd
+
+    from rnnexp.report import figures
+
+    rows = pd.DataFrame({"task": ["adding", "copy", "addition"], "task.length": [10, 7, None]})
+    refs = dict(figures.task_references(rows))
+    assert refs["constant predictor\n(adding, T=10)"]["eval_loss"] == pytest.approx(1 / 6)
+    assert refs["memoryless predictor\n(copy, T=7)"]["eval_loss"] == pytest.approx(10 * math.log(8) / 27)
+    assert not any("addition" in k for k in refs)  # addition's msb limits are drawn on their own
+
+
+@pytest.mark.slow
+def test_a_sweep_over_the_new_tasks_collects_and_reports(tmp_path):
+    """collect and the generic report on adding and copy: the task's figures, no addition-only ones."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-m", "rnnexp", "-m", "task=adding,copy", "task.length=choice(4)",
+                          "steps=10", "eval_every=5", "replicas=2", "model=rnn,lstm", f"cache_dir={tmp_path}/c",
+                          f"hydra.sweep.dir={tmp_path}/s"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)}, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = (tmp_path / "s" / "report.md").read_text()
+    figs = {p.stem for p in (tmp_path / "s" / "figures").glob("*.png")}
+    assert {"convergence_loss", "convergence_acc", "convergence_copy_acc", "outcome_acc", "gradient_profile"} <= figs
+    assert not {"positions", "convergence_bit_acc", "outcome_bit_acc"} & figs
+    assert "copied-symbol acc" in report and "eval loss" in report

@@ -14,6 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .. import config  # a run's task settings from its config columns (task_references)
+from .. import tasks  # the tasks' reference scores, computed from their definitions
 from ..engine import activations  # outside the report: the engine's activations (their gamma, for the 1/gamma lines)
 from ..tasks.addition.metrics import (causal_bit_limits, causal_sum_limit, msb_bit_limits, msb_per_bit_limit,  # the
                                       msb_sum_limit)  # task's causal limits
@@ -26,6 +28,30 @@ GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gam
 
 
 # --- the figures ---------------------------------------------------------------------------------
+
+REF_STYLES = {"constant": ":", "memoryless": "-.", "causal": "--"}
+
+
+def task_references(rows: pd.DataFrame) -> list[tuple[str, dict]]:
+    """``(label, {column: value})`` for each reference predictor of the tasks other than addition in
+    ``rows`` (a table with the config columns ``task``, ``task.length``; addition's msb limits are
+    drawn on their own), from ``Task.references()``."""
+    if "task" not in rows:
+        return []
+    out = []
+    cols = [c for c in ("task", "task.length") if c in rows]
+    for vals in rows[cols].drop_duplicates().itertuples(index=False):
+        name = vals[0]
+        if name == "addition" or name not in tasks.names():
+            continue
+        settings = {"name": name}
+        if len(vals) > 1 and not pd.isna(vals[1]):
+            settings["length"] = int(vals[1])
+        task = tasks.make(config.structured({"task": settings}))
+        length = f", T={settings['length']}" if "length" in settings else ""
+        out += [(f"{ref} predictor\n({name}{length})", values) for ref, values in task.references().items()]
+    return out
+
 
 def convergence(history, summary, metric, lay, path, title):
     """Loss or accuracy against training step: mean and 95 % band over replicas."""
@@ -53,6 +79,13 @@ def convergence(history, summary, metric, lay, path, title):
                 label = f"best causal model,\nmsb order ({ref:.4f})"
                 if label not in [e.get_label() for e in extra]:
                     extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label=label))
+        for label, values in task_references(sub):  # adding, copy: the constant and memoryless scores
+            if metric in values:
+                ls = REF_STYLES.get(label.split()[0], "--")
+                ax.axhline(values[metric], color=REF_COLOR, ls=ls, lw=1)
+                label = f"{label} {values[metric]:.4g}"
+                if label not in [e.get_label() for e in extra]:
+                    extra.append(Line2D([], [], color=REF_COLOR, ls=ls, lw=1, label=label))
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
     if metric.endswith("loss"):

@@ -70,7 +70,7 @@ class Copy(SequenceTask):
 
     def references(self):
         T = self.T
-        return {"memoryless": {"eval_loss": SYMBOLS * np.log(CATEGORIES) / T,
+        return {"memoryless": {"eval_loss": SYMBOLS * float(np.log(CATEGORIES)) / T,
                                "acc": (T - SYMBOLS + SYMBOLS / CATEGORIES) / T,
                                "exact": CATEGORIES ** -SYMBOLS, "copy_acc": 1 / CATEGORIES}}
 
