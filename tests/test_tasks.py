@@ -236,8 +236,10 @@ def test_a_task_length_out_of_range_is_refused():
 
 @pytest.mark.parametrize("argv,message", [
     (["task=adding", "task.delay=3"], "task.delay is not a setting of the chosen task: it is one of task=addition's"),
-    (["task=adding", "task.lenght=3"], "task.lenght: there is no such setting (did you mean 'task.length'?)"),
-    (["-m", "task=adding,copy", "order=msb"], "order=msb is not allowed with task=adding"),
+    pytest.param(["task=adding", "task.lenght=3"], "task.lenght: there is no such setting (did you mean 'task.length'?)",
+                 marks=pytest.mark.slow),
+    pytest.param(["-m", "task=adding,copy", "order=msb"], "order=msb is not allowed with task=adding",
+                 marks=pytest.mark.slow),
     (["-m", "task=adding,copy", "task.length=4"], "write it as a sweep of one value: task.length=choice(4)"),
 ])
 def test_the_command_line_refuses_bad_task_settings_before_any_work(argv, message, tmp_path):
