@@ -30,7 +30,8 @@ A setting from the command line to the array it shapes (three modules at most):
 - ``model.layers``: ``config.py`` (``net_spec`` passes the model group as ``NetSpec.options``) ->
   ``engine/network.py`` -> ``engine/models/_stack.py`` (``n_layers``: ``Wxh_l1, Whh_l1, ...``, one
   cache per layer); the setting is declared beside the models (``ModelConf``, ``engine/models``).
-- ``bits``: ``config.py`` -> ``train.py`` (``data.Batches``, ``data.eval_set``) ->
+- ``bits``: ``config.py`` -> ``tasks/addition/task.py`` (``make``: ``Addition(bits, order, delay)``,
+  the task object ``train.py`` asks for batches and its evaluation set) ->
   ``tasks/addition/data.py`` (``x: (T=bits, R, B, 2)``).
 - ``activation``: ``config.py`` (``net_spec``) -> ``engine/network.py`` (``NetSpec.act``, looked up
   in ``engine/activations.py``) -> the cell (``engine/models/rnn.py``: ``h = act(a)``, ``(R, B, H)``).

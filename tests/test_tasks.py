@@ -323,3 +323,32 @@ def test_a_sweep_over_the_new_tasks_collects_and_reports(tmp_path):
     assert {"convergence_loss", "convergence_acc", "convergence_copy_acc", "outcome_acc", "gradient_profile"} <= figs
     assert not {"positions", "convergence_bit_acc", "outcome_bit_acc"} & figs
     assert "copied-symbol acc" in report and "eval loss" in report
+
+
+@pytest.mark.parametrize("task,model", [
+    pytest.param(t, m, marks=[pytest.mark.slow] if t != "addition" and m in ("lstm", "gru") else [])
+    for t, m in itertools.product(["adding", "copy", "addition"], ["rnn", "birnn", "lstm", "gru"])])
+def test_every_model_trains_on_every_task_with_clipping_and_truncation(task, model):
+    """A few steps of each (clipping, truncated BPTT where the model allows it, two layers): every
+    table is filled, the gradient profile has one row per step, and nothing is NaN."""
+    cfg = config.Config(task=task, model=models_conf(model), steps=4, eval_every=2, replicas=2, batch=4,
+                        hidden=3, clip="norm", **({} if task != "addition" else {"order": "msb", "bits": 4}))
+    if task == "addition":
+        cfg.task.delay = 3
+    else:
+        cfg.task.length = 6
+    if model != "birnn":
+        cfg.bptt.truncate = 2
+    config.check(cfg)
+    r = train.train(cfg)
+    T = tasks.make(cfg).T
+    assert r.summary["eval_loss"].notna().all() and len(r.summary) == 2
+    assert r.profile.groupby(["step", "replica", "state"]).size().eq(T).all()
+    assert r.history["sigma_max"].notna().all()
+    assert r.summary["diverged"].eq(False).all()
+
+
+def models_conf(model):
+    from rnnexp.engine import models
+
+    return models.conf_class(model)(name=model, layers=2)
