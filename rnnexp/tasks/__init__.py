@@ -18,7 +18,7 @@ scores, computed from its definition.
 Result columns, one vocabulary across tasks (README: Results): ``eval_loss`` (the task's loss per
 target), ``acc`` (accuracy per target), ``exact`` (every target of a sequence right), plus a task's
 extras. Binary addition keeps its historical names: ``bit_acc`` is its ``acc``, ``sum_acc`` its
-``exact`` (``ROLES``).
+``exact``.
 
 May import: ``rnnexp.engine`` (to run a network on the task's problems) and numpy; never the
 training loop, configuration, storage, reporting or the command line above it.
@@ -34,9 +34,6 @@ from typing import Protocol
 import numpy as np
 
 DEFAULT = "addition"
-# a result column's role -> the column that plays it, per task (the columns not named keep theirs)
-ROLES = {"addition": {"acc": "bit_acc", "exact": "sum_acc"}}
-MEASURES = ("bit_acc", "sum_acc", "acc", "exact", "copy_acc")  # every task's measure columns, in table order
 
 
 @dataclass
@@ -73,6 +70,19 @@ class Task(Protocol):
         """The best a reference predictor scores, by name (``constant``, ``memoryless``, ``causal``):
         ``{name: {column: value}}``, computed from the task's definition."""
 
+    def positions(self, ev: dict, ids) -> "pd.DataFrame":
+        """The ``positions`` table (addition: final accuracy per bit; another task: empty, same columns)."""
+
+    def lengths(self, spec, params, ids, eval_bits, ev: dict) -> "pd.DataFrame":
+        """The ``lengths`` table: the final model at its training length (``ev``) and, for addition,
+        at each of ``eval_bits``."""
+
+    def train_measures(self, spec, params, batches) -> dict[str, np.ndarray]:
+        """Measures on a fixed training set, recorded with it (addition: seed 001's ``seed_acc``)."""
+
+    def train_set_loss(self, spec, params, batches) -> np.ndarray:
+        """``(R,)``: the loss on the fixed training set (``lr_schedule=halve_on_rise`` per epoch)."""
+
 
 def names() -> list[str]:
     """Every task in this package, by name."""
@@ -97,8 +107,3 @@ def conf_class(name: str) -> type:
 def make(cfg) -> Task:
     """The task of a checked configuration (``cfg.task.name``)."""
     return module(cfg.task.name).make(cfg)
-
-
-def role(task: str, column: str) -> str:
-    """The column that plays ``column``'s role (``acc``, ``exact``) in ``task``'s tables."""
-    return ROLES.get(task, {}).get(column, column)

@@ -35,10 +35,6 @@ class Conf(TaskConf):
 RULES = {"task.length": (lambda v: 2 <= v <= 100_000, "an integer from 2 to 100000")}
 
 
-def check(get) -> str | None:
-    return None
-
-
 class Adding(SequenceTask):
     name = "adding"
     n_in = 2

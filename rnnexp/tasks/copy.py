@@ -35,10 +35,6 @@ class Conf(TaskConf):
 RULES = {"task.length": (lambda v: 1 <= v <= 100_000, "an integer from 1 to 100000")}
 
 
-def check(get) -> str | None:
-    return None
-
-
 class Copy(SequenceTask):
     name = "copy"
     n_in = CLASSES

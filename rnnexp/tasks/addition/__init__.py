@@ -16,8 +16,8 @@ use.
 from .data import ORDERS, Batches, eval_set
 from .metrics import (causal_bit_limits, causal_sum_limit, evaluate, msb_bit_limits, msb_per_bit_limit,
                       msb_sum_limit, seed001_accuracy)
-from .task import RULES, Addition, Conf, check, make
+from .task import RULES, Addition, Conf, make
 
 __all__ = ["ORDERS", "Batches", "eval_set", "evaluate", "seed001_accuracy",
            "msb_bit_limits", "msb_per_bit_limit", "msb_sum_limit", "causal_bit_limits", "causal_sum_limit",
-           "Addition", "Conf", "RULES", "check", "make"]
+           "Addition", "Conf", "RULES", "make"]

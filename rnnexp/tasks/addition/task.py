@@ -27,10 +27,6 @@ class Conf(TaskConf):
 RULES = {"task.delay": (lambda v: 0 <= v <= 256, "an integer from 0 to 256")}
 
 
-def check(get) -> str | None:
-    return None
-
-
 def _pad(x, y, delay: int):
     """``x: (T, ..., 2)``, ``y: (T, ...)`` -> inputs with ``delay`` zero steps after them, targets
     ``delay`` steps later (zero, and masked out, before)."""
