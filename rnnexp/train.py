@@ -17,7 +17,6 @@ import pandas as pd
 
 from . import config, memory, tasks
 from .engine import gradients, network, optim
-from .tasks.addition import data
 
 
 @dataclass
@@ -56,7 +55,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
     spec = config.net_spec(cfg, task)
     init_rngs, data_rngs = replica_rngs(cfg.seed, ids)
     params = network.init_params(spec, init_rngs)
-    shared = data.shared_set_rng(cfg.seed) if cfg.train_set == "shared" else None  # one set for every replica
+    shared = tasks.shared_set_rng(cfg.seed) if cfg.train_set == "shared" else None  # one set for every replica
     batches = task.batches(data_rngs, cfg.batch, cfg.train_size, shared)
     ex, ey, emask = task.eval_set()
     opt = optim.make(cfg.optimizer.name, params, momentum=cfg.optimizer.momentum, beta1=cfg.optimizer.beta1,

@@ -34,6 +34,17 @@ from typing import Protocol
 import numpy as np
 
 DEFAULT = "addition"
+SHARED_SET_TAG = 20_260_013  # mixed with the run's seed for the shared training set's own generator
+
+
+def shared_set_rng(seed: int) -> np.random.Generator:
+    """The generator of the training set every replica shares (``train_set=shared``), any task.
+
+    Seeded from ``[SHARED_SET_TAG, seed]``: a stream of its own, apart from every replica's init and
+    data streams (``SeedSequence(seed)``'s children, ``train.replica_rngs``) and from the held-out
+    set, so the set depends on ``seed`` only, never on the replicas or how many run.
+    """
+    return np.random.default_rng([SHARED_SET_TAG, seed])
 
 
 @dataclass
