@@ -1,12 +1,14 @@
-"""rnnexp: a research harness for how plain recurrent networks learn binary addition.
+"""rnnexp: a research harness for how plain recurrent networks learn binary addition (and the
+long-range tasks ``adding`` and ``copy``).
 
 The package is a house of rooms; each imports only the rooms listed after it (tests/test_layout.py
 checks it from the source, and that no import cycle exists):
 
 - ``engine/``   Hydra-free numerics: activations, losses, init, optim, gradients, ``network``
                 (NetSpec, output layer, loss) and ``models/`` (rnn, birnn, lstm, gru).   -> numpy only
-- ``tasks/``    one package per task, found by name; ``addition/``: bit sequences, evaluation sets,
-                batches, accuracies, seed 001's metric, the msb limits.                  -> engine
+- ``tasks/``    one module or package per task, found by name (``Task`` protocol); ``addition/``: bit
+                sequences, evaluation sets, batches, accuracies, seed 001's metric, the causal
+                limits; ``adding``, ``copy`` (long-range dependencies).                  -> engine
 - ``config.py`` the typed schema, allowed values, ``net_spec`` (settings -> NetSpec).    -> engine, tasks
 - ``train.py``  the training loop: ``train(Config) -> Result`` (tables).                  -> config, engine, tasks
 - ``runs/``     one job (``job.run``), results on disk, the cache of finished trainings,
@@ -28,7 +30,8 @@ A setting from the command line to the array it shapes (three modules at most):
 - ``model.layers``: ``config.py`` (``net_spec`` passes the model group as ``NetSpec.options``) ->
   ``engine/network.py`` -> ``engine/models/_stack.py`` (``n_layers``: ``Wxh_l1, Whh_l1, ...``, one
   cache per layer); the setting is declared beside the models (``ModelConf``, ``engine/models``).
-- ``bits``: ``config.py`` -> ``train.py`` (``data.Batches``, ``data.eval_set``) ->
+- ``bits``: ``config.py`` -> ``tasks/addition/task.py`` (``make``: ``Addition(bits, order, delay)``,
+  the task object ``train.py`` asks for batches and its evaluation set) ->
   ``tasks/addition/data.py`` (``x: (T=bits, R, B, 2)``).
 - ``activation``: ``config.py`` (``net_spec``) -> ``engine/network.py`` (``NetSpec.act``, looked up
   in ``engine/activations.py``) -> the cell (``engine/models/rnn.py``: ``h = act(a)``, ``(R, B, H)``).

@@ -35,8 +35,12 @@ def app(cfg: DictConfig) -> None:
     s = result.summary
     solved = int(s["solved"].sum())
     took = f"cached (trained earlier in {result.wall_time:.1f} s)" if result.cached else f"{result.wall_time:.1f} s"
-    line = (f"solved {solved}/{len(s)} replicas, per-bit acc {s['bit_acc'].mean():.4f}, "
-            f"whole-sum acc {s['sum_acc'].mean():.4f}, diverged {int(s['diverged'].sum())}, {took}")
+    names = {"bit_acc": "per-bit acc", "sum_acc": "whole-sum acc", "acc": "acc", "exact": "exact",
+             "copy_acc": "copied-symbol acc"}  # the task's measures (README: Results), as they appear
+    measures = "".join(f"{names[c]} {s[c].mean():.4f}, " for c in names if c in s.columns)
+    if "bit_acc" not in s.columns:  # another task than addition: its loss too (adding: the MSE)
+        measures = f"eval loss {s['eval_loss'].mean():.4g}, " + measures
+    line = f"solved {solved}/{len(s)} replicas, {measures}diverged {int(s['diverged'].sum())}, {took}"
     if hc.mode.name == "MULTIRUN":
         print(f"[job {hc.job.num}] {' '.join(hc.overrides.task)}: {line}", flush=True)  # workers: a pipe buffers
     else:

@@ -58,6 +58,12 @@ def combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
     sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
     if sweeps and not multirun:
         raise UsageError(f"{sweeps[0]} lists several values: add -m (multirun) to sweep over them")
+    swept_task = next((o.input_line for o in parsed if o.key_or_group == "task" and o.is_sweep_override()), None)
+    for o in parsed if swept_task else ():  # Hydra sets it on the default task before a job picks its own
+        if o.key_or_group.startswith("task.") and not o.is_sweep_override() and not o.is_delete():
+            key, value = o.key_or_group, o.input_line.split("=", 1)[1]
+            raise UsageError(f"{o.input_line} with a swept task ({swept_task}): Hydra applies a task's own setting "
+                             f"before each job chooses its task; write it as a sweep of one value: {key}=choice({value})")
     if not multirun:
         return [overrides]
     for o in parsed:
@@ -134,6 +140,9 @@ def explain(e: BaseException, overrides: list[str], known: list[str]) -> str:
     m = re.search(r"Could not override '([^']+)'", text)
     if m or "is not in struct" in str(cause):
         key = m.group(1) if m else getattr(cause, "full_key", "?")
+        owners = config.task_owners(key)
+        if owners:  # another task's setting (task=adding task.delay=3)
+            return f"{key} is not a setting of the chosen task: it is one of task={', '.join(owners)}'s"
         near = difflib.get_close_matches(key, known + list(config.OVERRIDE_NAME.values()), n=1)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
         return f"{key}: there is no such setting{hint}; see python -m rnnexp --help"
@@ -259,7 +268,8 @@ def check_memory(combo_cfgs, multirun: bool, launcher) -> None:
 def known_settings() -> tuple[str, ...]:
     """Every setting of the default configuration, for "did you mean" (inside an initialized Hydra).
     Composed once per process, and only for a message: a composition takes ~0.1 s."""
-    return tuple(config.flat_keys(compose("config")))
+    tasks_own = [k for t in config.task_names() for k in config.setting_types(None, t) if k.startswith("task.")]
+    return tuple(dict.fromkeys(config.flat_keys(compose("config")) + tasks_own))  # every task's settings too
 
 
 def precheck(argv: list[str]) -> None:

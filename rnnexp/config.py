@@ -26,6 +26,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .engine import activations, gradients, init, losses, models, network, optim
 from .engine.models import ModelConf  # name, layers; a model's own settings extend it (engine/models)
+from . import tasks
+from .tasks import TaskConf  # name; a task's own settings extend it (rnnexp/tasks)
 from .tasks.addition import data
 from .report import studies  # the report's section names only: a plain dict, nothing is drawn or imported
 
@@ -66,6 +68,7 @@ class ReportConf:
 
 @dataclass
 class Config:
+    task: TaskConf = field(default_factory=TaskConf)  # what is learnt: a task of rnnexp/tasks (conf/task/)
     model: ModelConf = field(default_factory=ModelConf)
     hidden: int = 16  # hidden units
     activation: str = "tanh"  # hidden activation
@@ -78,8 +81,8 @@ class Config:
     lr: float = 0.01  # learning rate
     lr_schedule: str = "constant"  # constant | halve_on_rise (seed 001)
     time_reduction: str = "mean"  # mean | sum: how per-step losses combine into the objective
-    bits: int = 8  # sequence length = bits of the sum
-    order: str = "lsb"  # lsb | msb: which end the sequence starts from
+    bits: int = 8  # task=addition: sequence length = bits of the sum
+    order: str = "lsb"  # task=addition: lsb | msb, which end the sequence starts from
     batch: int = 32  # problems per step (1 = the seeds' per-sample SGD)
     steps: int = 1000  # training steps (ignored when epochs is set)
     train_size: int = 0  # 0: fresh random problems every step; N: a fixed set of N problems
@@ -107,6 +110,8 @@ def register() -> None:
     cs.store(name="rnnexp_schema", node=Config)
     for name in models.names():  # conf/model/<name>.yaml extends it: /model_<name>_schema@_here_
         cs.store(name=f"model_{name}_schema", node=models.conf_class(name), package="model")
+    for name in tasks.names():  # conf/task/<name>.yaml: /task_<name>_schema@_here_
+        cs.store(name=f"task_{name}_schema", node=tasks.conf_class(name), package="task")
 
 
 def conf_dir() -> Path:
@@ -131,6 +136,12 @@ def _expand_shorthands(cfg: "Config") -> None:
     for group, cls in GROUPS.items():
         if isinstance(getattr(cfg, group), str):
             setattr(cfg, group, cls(name=getattr(cfg, group)))
+    task = cfg.task
+    if isinstance(task, str) and task in tasks.names():
+        cfg.task = tasks.conf_class(task)(name=task)
+    elif isinstance(task, TaskConf) and task.name in tasks.names() \
+            and not isinstance(task, tasks.conf_class(task.name)):
+        cfg.task = tasks.conf_class(task.name)(name=task.name)
     model = cfg.model
     if isinstance(model, str) and model in models.names():
         cfg.model = models.conf_class(model)(name=model)
@@ -147,6 +158,7 @@ def _choice(values) -> tuple[Callable[[Any], bool], str]:
 
 # setting -> (test, what is allowed). The type was already enforced by the schema.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "task.name": _choice(tasks.names()),
     "model.name": _choice(models.names()),
     "model.layers": (lambda v: v >= 1, "an integer >= 1"),
     "hidden": (lambda v: v >= 1, "an integer >= 1"),
@@ -187,15 +199,15 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 RUNTIME = ("cache", "cache_dir", "report")
 
 # a group's "name" field is set by choosing the group option: clip=norm, not clip.name=norm
-OVERRIDE_NAME = {"model.name": "model", "init.name": "init", "clip.name": "clip", "optimizer.name": "optimizer"}
+OVERRIDE_NAME = {"task.name": "task", "model.name": "model", "init.name": "init", "clip.name": "clip", "optimizer.name": "optimizer"}
 
 
 INT_MAX = 2**63 - 1  # integer settings end up in int64 arrays and table columns
 
 
 @functools.lru_cache(maxsize=None)
-def setting_types(model: Optional[str] = None) -> dict[str, Any]:
-    """Every leaf setting of the schema (``model``'s own settings included) -> its declared type.
+def setting_types(model: Optional[str] = None, task: Optional[str] = None) -> dict[str, Any]:
+    """Every leaf setting of the schema (``model``'s and ``task``'s own settings included) -> its type.
 
     ``check`` holds every value to its type; in particular every ``float`` setting must be finite
     and every ``int`` setting must fit in int64, whatever its own rule says.
@@ -208,6 +220,8 @@ def setting_types(model: Optional[str] = None) -> dict[str, Any]:
             t = hints[f.name]
             if cls is Config and f.name == "model":
                 t = models.conf_class(model) if model in models.names() else ModelConf
+            if cls is Config and f.name == "task":
+                t = tasks.conf_class(task) if task in tasks.names() else TaskConf
             if dataclasses.is_dataclass(t):
                 walk(t, f"{prefix}{f.name}.")
             else:
@@ -242,8 +256,8 @@ def _type_ok(t, v) -> Optional[str]:
     return None
 
 
-def _check_types(cfg, model: Optional[str]) -> None:
-    for key, t in setting_types(model).items():
+def _check_types(cfg, model: Optional[str], task: Optional[str] = None) -> None:
+    for key, t in setting_types(model, task).items():
         value = _select(cfg, key)
         problem = _type_ok(t, value)
         if problem is None:
@@ -262,8 +276,8 @@ def _check_types(cfg, model: Optional[str]) -> None:
 def allowed(key: str) -> Optional[str]:
     """What is allowed for a setting (by its config key), if there is a rule for it."""
     rule = RULES.get(key) or RULES.get(f"{key}.name")
-    for name in models.names() if rule is None else ():
-        rule = getattr(models.module(name), "RULES", {}).get(key)
+    for mod in [*map(models.module, models.names()), *map(tasks.module, tasks.names())] if rule is None else ():
+        rule = getattr(mod, "RULES", {}).get(key)
         if rule:
             break
     return rule[1] if rule else None
@@ -286,6 +300,8 @@ def _select(cfg, key: str):
             group = ".".join(parts[:i])
             if group == "model" and isinstance(node, ModelConf) and node.name in models.names():
                 return getattr(models.conf_class(node.name), part)  # the dataclass default
+            if group == "task" and isinstance(node, TaskConf) and node.name in tasks.names():
+                return getattr(tasks.conf_class(node.name), part)
             if group and not isinstance(node, (dict, DictConfig)) and not dataclasses.is_dataclass(node):
                 name = OVERRIDE_NAME.get(f"{group}.name", group)
                 what = allowed(group) or "a group of settings (" + ", ".join(
@@ -304,6 +320,11 @@ def check(cfg) -> None:
     if isinstance(cfg, DictConfig):
         known = flat_keys(_schema(cfg))
         extra = sorted(set(flat_keys(cfg)) - set(known))
+        task = cfg.task.name if "name" in cfg.get("task", {}) else None
+        if extra and task in tasks.names():
+            owners = task_owners(extra[0])
+            if owners:
+                raise ConfigError(f"{extra[0]} is not a setting of task={task}: it is one of task={', '.join(owners)}'s")
         if extra:
             near = difflib.get_close_matches(extra[0], known, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
@@ -311,13 +332,16 @@ def check(cfg) -> None:
     else:
         _check_attributes(cfg)
     name = _select(cfg, "model.name")
-    _check_types(cfg, name if isinstance(name, str) and name in models.names() else None)
+    task = _select(cfg, "task.name")
+    _check_types(cfg, name if isinstance(name, str) and name in models.names() else None,
+                 task if isinstance(task, str) and task in tasks.names() else None)
     _apply(RULES, cfg)
-    module = models.module(name)  # a model may add rules for its own settings
-    _apply(getattr(module, "RULES", {}), cfg)
-    problem = module.check(lambda key: _select(cfg, key)) if hasattr(module, "check") else None
-    if problem:
-        raise ConfigError(problem)
+    for module in (models.module(name), tasks.module(task)):  # a model or task may add rules for its own settings
+        _apply(getattr(module, "RULES", {}), cfg)
+        problem = module.check(lambda key: _select(cfg, key)) if hasattr(module, "check") else None
+        if problem:
+            raise ConfigError(problem)
+    _check_task(cfg, task)
     train_size, batch, epochs = _select(cfg, "train_size"), _select(cfg, "batch"), _select(cfg, "epochs")
     if epochs is not None and train_size == 0:
         raise ConfigError(f"epochs={epochs} needs a fixed training set: also set train_size to an integer >= 1")
@@ -330,10 +354,39 @@ def check(cfg) -> None:
                           f"epochs * train_size / batch (training steps) must be at most {INT_MAX} (2**63 - 1)")
 
 
+def task_names() -> list[str]:
+    """Every task (``rnnexp/tasks``), for the command line's messages."""
+    return tasks.names()
+
+
+def task_owners(key: str) -> list[str]:
+    """The tasks that have the setting ``key`` (``task.delay``: addition), to name in a refusal."""
+    return [t for t in tasks.names() if key.startswith("task.") and key in setting_types(None, t)]
+
+
+# settings that only binary addition reads: another task refuses a value other than the default
+ADDITION_ONLY = ("bits", "order", "loss", "eval_bits")
+
+
+def _check_task(cfg, task: str) -> None:
+    """Settings of binary addition given to another task are refused, not ignored."""
+    if task == "addition":
+        return
+    for key in ADDITION_ONLY:
+        value, default = _select(cfg, key), Config.__dataclass_fields__[key]
+        default = default.default_factory() if default.default is dataclasses.MISSING else default.default
+        differs = list(value) != list(default) if isinstance(default, list) else value != default
+        if differs:
+            what = {"loss": f"task={task} has its own output and loss"}.get(key, "it is a setting of task=addition")
+            raise ConfigError(f"{key}={_show(value)} is not allowed with task={task}: {what} "
+                              f"(leave {key} at its default, {_show(default)})")
+
+
 def _check_attributes(cfg) -> None:
     """A plain ``Config`` has no setting its schema does not name (``cfg.hiden = 4`` is a typo)."""
     name = getattr(getattr(cfg, "model", None), "name", None)
-    known = list(setting_types(name if name in models.names() else None))
+    task = getattr(getattr(cfg, "task", None), "name", None)
+    known = list(setting_types(name if name in models.names() else None, task if task in tasks.names() else None))
     for prefix, node in [("", cfg)] + [(f"{f.name}.", getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
                                        if dataclasses.is_dataclass(getattr(cfg, f.name))]:
         fields = {f.name for f in dataclasses.fields(node)}
@@ -356,23 +409,28 @@ def _apply(rules, cfg) -> None:
             raise ConfigError(f"{name}={_show(value)} is not allowed: {name} must be {what}")
 
 
-def schema(model: Optional[str] = None) -> DictConfig:
-    """The typed schema: ``Config`` with ``model``'s own settings (its ``Conf`` in rnnexp/engine/models)."""
+def schema(model: Optional[str] = None, task: Optional[str] = None) -> DictConfig:
+    """The typed schema: ``Config`` with ``model``'s own settings (its ``Conf`` in rnnexp/engine/models)
+    and ``task``'s (its ``Conf`` in rnnexp/tasks)."""
     out = OmegaConf.structured(Config)
     if model in models.names():
         out.model = OmegaConf.structured(models.conf_class(model))
+    if task in tasks.names():
+        out.task = OmegaConf.structured(tasks.conf_class(task))
     return out
 
 
 def structured(settings: dict) -> Config:
     """Plain nested settings (e.g. a stored resolved config) -> a typed ``Config``, model settings
     included: ``OmegaConf.structured(Config)`` alone knows only the settings every model has."""
-    return OmegaConf.to_object(OmegaConf.merge(schema(settings.get("model", {}).get("name")), settings))
+    return OmegaConf.to_object(OmegaConf.merge(schema(settings.get("model", {}).get("name"),
+                                                      settings.get("task", {}).get("name")), settings))
 
 
 def _schema(cfg) -> DictConfig:
     """The schema ``cfg`` must match: ``Config`` with the chosen model's settings."""
-    return schema(cfg.model.name if "name" in cfg.get("model", {}) else None)
+    return schema(cfg.model.name if "name" in cfg.get("model", {}) else None,
+                  cfg.task.name if "name" in cfg.get("task", {}) else None)
 
 
 def flat_keys(cfg) -> list[str]:
@@ -404,9 +462,12 @@ def effective_steps(cfg) -> int:
     return int(epochs * _select(cfg, "train_size") // _select(cfg, "batch"))
 
 
-def net_spec(cfg) -> network.NetSpec:
+def net_spec(cfg, task=None) -> network.NetSpec:
+    """The network of a checked configuration; its input size and output head are the task's."""
+    task = tasks.make(cfg) if task is None else task
     return network.NetSpec(
-        hidden=cfg.hidden, activation=cfg.activation, loss=cfg.loss, bias=cfg.bias, model=cfg.model.name,
+        hidden=cfg.hidden, activation=cfg.activation, loss=task.head, bias=cfg.bias, model=cfg.model.name,
+        n_in=task.n_in,
         init=cfg.init.name, scale=cfg.init.scale, input_scale=cfg.init.input_scale,
         truncate=cfg.bptt.truncate, time_reduction=cfg.time_reduction, options=_model_options(cfg.model),
     )

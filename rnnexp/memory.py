@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import config
+from . import config, tasks
 from .engine import losses
 from .tasks.addition import data
 
@@ -71,19 +71,19 @@ class Estimate:
         return max(parts, key=parts.get)
 
 
-def _n_params(model: str, G: int, H: int, L: int, D: int, top: int, n_out: int, bias: bool) -> int:
+def _n_params(model: str, G: int, H: int, L: int, D: int, top: int, n_out: int, bias: bool, n_in: int = 2) -> int:
     """Parameters per replica: every layer's ``Wxh, Whh, bh`` (per direction) and the output layer."""
     upper = top if model == "birnn" else H  # what layer l > 0 reads
-    per_dir = 2 * G * H + H * G * H + (G * H if bias else 0)  # layer 0 reads the 2 operand bits
+    per_dir = n_in * G * H + H * G * H + (G * H if bias else 0)  # layer 0 reads the task's inputs
     per_dir += (L - 1) * (upper * G * H + H * G * H + (G * H if bias else 0))
     return D * per_dir + top * n_out + (n_out if bias else 0)
 
 
-def _eval_set_bytes(bits: int, causal: bool) -> float:
-    """One evaluation set (x, y float64) and, for a causal model, its prefix tree (~40 bytes a node
-    plus the build's temporaries)."""
+def _eval_set_bytes(bits: int, causal: bool, delay: int = 0) -> float:
+    """One evaluation set of addition (x, y float64) and, for a causal model, its prefix tree (~40
+    bytes a node plus the build's temporaries)."""
     n = 4 ** (bits - 1) if bits <= data.EXHAUSTIVE_MAX_BITS else data.HELDOUT_SIZE
-    out = 24.0 * n * bits
+    out = 24.0 * n * (bits + delay) * (2 if delay else 1)  # with a delay: the padded copy too
     if causal:
         nodes = sum(min(n, 8 ** (t + 1)) for t in range(bits))
         out += 40.0 * nodes + 48.0 * n
@@ -97,15 +97,17 @@ def estimate(cfg) -> Estimate:
         return config.select(cfg, key)
 
     model = get("model.name")
-    T, R, B, H = int(get("bits")), int(get("replicas")), int(get("batch")), int(get("hidden"))
+    task = tasks.make(cfg)  # the sequence length, inputs and outputs are the task's
+    addition = get("task.name") == "addition"
+    T, R, B, H = int(task.T), int(get("replicas")), int(get("batch")), int(get("hidden"))
     L = int(get("model.layers"))
     D = 2 if model == "birnn" else 1
     G, S = GATES.get(model, 4), STATES.get(model, 1)
     concat = model == "birnn" and get("model.merge") == "concat"
     top = 2 * H if concat else H
-    n_out = losses.get(get("loss")).n_out
+    n_out, n_in = losses.get(task.head).n_out, int(task.n_in)
     causal = model != "birnn"
-    P = _n_params(model, G, H, L, D, top, n_out, bool(get("bias")))
+    P = _n_params(model, G, H, L, D, top, n_out, bool(get("bias")), n_in)
 
     step = float(STEP_FACTOR.get(model, max(STEP_FACTOR.values()))) * T * R * B * H * L * D
     if L * D > 1:  # recurrent_weights: every Whh block-diagonally, (R, L*D*H, L*D*G*H), and its SVD
@@ -115,18 +117,28 @@ def estimate(cfg) -> Estimate:
     parameters = 8.0 * (1 + state) * R * P  # the weights and the optimizer's state, held throughout
 
     train_size = int(get("train_size"))
+    per = 16.0 * (n_in + 1)  # x (n_in), y float64 per step, and their temporaries: 48 for addition
     if train_size:
-        sample = 48.0 * T * R * train_size  # x, y float64 and encode's temporaries
+        sample = per * T * R * train_size
     else:
         chunk = max(1, min(64, 2**16 // (T * B)))
-        sample = 48.0 * chunk * T * R * B  # (C, T, R, B, 2) and (C, T, R, B), drawn and moved
+        sample = per * chunk * T * R * B  # (C, T, R, B, n_in) and (C, T, R, B), drawn and moved
 
     piece = max(1, EVAL_PIECE // (R * top))  # problems (tree nodes) per piece
-    lengths = sorted({T, *[int(b) for b in get("eval_bits")]})
+    if addition:
+        delay = int(get("task.delay"))
+        lengths = sorted({int(get("bits")), *[int(b) for b in get("eval_bits")]})
+        eval_sets = sum(_eval_set_bytes(b, causal, delay) for b in lengths)
+        longest = max(lengths) + delay
+    else:  # a fixed held-out sample, no prefix tree; the logits of a piece (k classes) on top
+        lengths, longest = [T], T
+        eval_sets = 8.0 * (n_in + 1) * T * task.EVAL_SIZE
     # a causal model keeps one step's arrays per level of the tree it descends; birnn runs a whole
     # piece of problems through every step: either way about bits x piece x R x H per layer
-    in_flight = EVAL_FACTOR * max(lengths) * piece * R * H * (G + S) * L * D
-    eval_sets = sum(_eval_set_bytes(b, causal) for b in lengths)
+    in_flight = EVAL_FACTOR * longest * piece * R * max(H * (G + S) * L * D, 2 * n_out)
+    if not addition:  # whole sequences through every step (no prefix tree) while the training step's cache
+        eval_sets += 0.5 * in_flight  # is still held: half the pieces on top of the step (measured with
+        in_flight = 0.0  # tracemalloc for rnn, gru, lstm, birnn on adding and copy: tests/test_memory.py)
 
     steps, every = config.effective_steps(cfg), int(get("eval_every"))
     evaluations = steps // every + 2
@@ -162,7 +174,8 @@ def available() -> tuple[int, str]:
 
 
 # the settings an estimate depends on, named in a refusal (those that differ from 1 or matter)
-SHOWN = ("model.name", "model.layers", "hidden", "replicas", "batch", "bits", "train_size", "eval_bits",
+SHOWN = ("task.name", "task.length", "task.delay", "model.name", "model.layers", "hidden", "replicas", "batch", "bits",
+         "train_size", "eval_bits",
          "steps", "eval_every")
 
 
@@ -172,9 +185,14 @@ def describe(cfg) -> str:
         return config.select(cfg, key)
 
     parts = []
+    addition = get("task.name") == "addition"
+    own = ("task.delay", "bits") if addition else ("task.name", "task.length")  # the task's, shown for it only
     for key in SHOWN:
+        if key.startswith("task.") or key == "bits":
+            if key not in own:
+                continue
         v = get(key)
-        if key == "train_size" and not v or key == "eval_bits" and not v:
+        if key == "train_size" and not v or key == "eval_bits" and not v or key == "task.delay" and not v:
             continue
         if key in ("steps", "eval_every") and config.effective_steps(cfg) // int(get("eval_every")) < 10_000:
             continue  # the tables are small: not worth naming

@@ -15,11 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import config, memory
+from . import config, memory, tasks
 from .engine import gradients, network, optim
-from .tasks.addition import data, metrics
-
-SEED001_EVAL = 1000  # seed 001 scored its metric on the first 1,000 training problems
 
 
 @dataclass
@@ -29,8 +26,9 @@ class Result:
     summary: pd.DataFrame  # one row per replica: final metrics, steps_to_solve, divergence
     history: pd.DataFrame  # one row per (evaluation step, replica)
     profile: pd.DataFrame  # one row per (evaluation step, replica, state, t): ||dL_T/dh_t||
-    positions: pd.DataFrame  # one row per (replica, position): final per-bit accuracy
+    positions: pd.DataFrame  # one row per (replica, position): final per-bit accuracy (addition; else empty)
     lengths: pd.DataFrame  # one row per (replica, bits_scored): the final model scored at each length
+    #   (addition's eval_bits; another task: its training length, bits_scored = its steps)
     wall_time: float
     cached: bool = False  # loaded from the cache of finished trainings (rnnexp.runs.cache), not trained now
 
@@ -53,12 +51,13 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
     t0 = time.perf_counter()
     ids = np.arange(cfg.replicas) if replica_ids is None else np.asarray(replica_ids)
     R = len(ids)
-    spec = config.net_spec(cfg)
+    task = tasks.make(cfg)  # the training loop names no task: it asks this object
+    spec = config.net_spec(cfg, task)
     init_rngs, data_rngs = replica_rngs(cfg.seed, ids)
     params = network.init_params(spec, init_rngs)
-    shared = data.shared_set_rng(cfg.seed) if cfg.train_set == "shared" else None  # one set for every replica
-    batches = data.Batches(data_rngs, cfg.bits, cfg.order, cfg.batch, cfg.train_size, shared)
-    ex, ey = data.eval_set(cfg.bits, cfg.order)
+    shared = tasks.shared_set_rng(cfg.seed) if cfg.train_set == "shared" else None  # one set for every replica
+    batches = task.batches(data_rngs, cfg.batch, cfg.train_size, shared)
+    ex, ey, emask = task.eval_set()
     opt = optim.make(cfg.optimizer.name, params, momentum=cfg.optimizer.momentum, beta1=cfg.optimizer.beta1,
                      beta2=cfg.optimizer.beta2, eps=cfg.optimizer.eps)
     steps = config.effective_steps(cfg)
@@ -71,39 +70,41 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
     solved_step = np.full(R, -1)
     last_check = np.full(R, np.inf)  # loss at the last "did it rise?" check
     win_loss, win_clip, win_gmax, win_n = np.zeros(R), np.zeros(R), np.zeros(R), 0
-    hist, prof = [], []
+    hist, prof, train_cols = [], [], []
     evaluation = None
 
     with np.errstate(all="ignore"):  # overflow in a diverging replica is a result, not a warning
         for s in range(steps + 1):
             if halve and steps_per_epoch and s % steps_per_epoch == 0 and s < steps:
-                epoch_loss = metrics.evaluate(spec, params, batches.train_x, batches.train_y)["loss"]
+                epoch_loss = task.train_set_loss(spec, params, batches)
                 lr = np.where(epoch_loss > last_check, lr / 2, lr)
                 last_check = epoch_loss
-            x, y = batches.next(s)  # at s == steps: a diagnostic batch only, never trained on
-            loss, grads, z, cache = network.loss_and_grads(spec, params, x, y)
+            x, y, mask = batches.next(s)  # at s == steps: a diagnostic batch only, never trained on
+            loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
             norm = gradients.global_norm(grads)
             is_eval = s % cfg.eval_every == 0 or s == steps
             if is_eval:
                 pnorms = gradients.param_norms(grads)
-                profiles = network.state_grad_profile(spec, params, cache, z, y)
+                profiles = network.state_grad_profile(spec, params, cache, z, y, mask)
             fired = gradients.clip(grads, cfg.clip.name, cfg.clip.threshold, norm)
-            win_loss += loss if spec.time_reduction == "mean" else loss / x.shape[0]  # per bit
+            # per target (per bit): a "sum" objective is divided by the targets a sequence carries
+            win_loss += loss if spec.time_reduction == "mean" else loss / (x.shape[0] if mask is None else
+                                                                           np.broadcast_to(mask, y.shape)[:, 0, 0].sum())
             win_clip += fired
             win_gmax = np.fmax(win_gmax, norm)
             win_n += 1
 
             if is_eval:
-                evaluation = metrics.evaluate(spec, params, ex, ey)
+                evaluation = task.evaluate(spec, params, ex, ey, emask)
                 if halve and not steps_per_epoch and s > 0:
                     lr = np.where(evaluation["loss"] > last_check, lr / 2, lr)
                 if halve and not steps_per_epoch:
                     last_check = evaluation["loss"]
-                newly = (solved_step < 0) & active & (evaluation["sum_acc"] == 1.0)
+                newly = (solved_step < 0) & active & task.solved(evaluation)
                 solved_step[newly] = s
                 row = {
-                    "step": np.full(R, s), "replica": ids,
-                    "eval_loss": evaluation["loss"], "bit_acc": evaluation["bit_acc"], "sum_acc": evaluation["sum_acc"],
+                    "step": np.full(R, s), "replica": ids, "eval_loss": evaluation["loss"],
+                    **{c: evaluation[c] for c in task.columns},
                     "train_loss": win_loss / win_n, "grad_norm": norm, "grad_norm_max": win_gmax,
                     "clipped": fired, "clip_frac": win_clip / win_n,
                     "sigma_max": gradients.largest_singular_value(spec.impl.recurrent_weights(params)),
@@ -111,7 +112,9 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                 }
                 if steps_per_epoch:
                     row["epoch"] = np.full(R, s / steps_per_epoch)
-                    row["seed_acc"] = _seed001_metric(spec, params, batches)
+                    measured = task.train_measures(spec, params, batches)  # seed 001's metric (addition)
+                    row.update(measured)
+                    train_cols = list(measured)
                 row.update({f"grad_norm_{k}": v for k, v in pnorms.items()})
                 hist.append(pd.DataFrame(row))
                 T = profiles[next(iter(profiles))].shape[1]
@@ -143,41 +146,14 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
         "steps_to_solve": np.where(solved_step >= 0, solved_step, np.nan),
         "diverged": ~active,
         "diverged_step": np.where(diverged_step >= 0, diverged_step, np.nan),
-        "eval_loss": final["eval_loss"].to_numpy(), "bit_acc": final["bit_acc"].to_numpy(),
-        "sum_acc": final["sum_acc"].to_numpy(), "train_loss": final["train_loss"].to_numpy(),
+        "eval_loss": final["eval_loss"].to_numpy(), **{c: final[c].to_numpy() for c in task.columns},
+        "train_loss": final["train_loss"].to_numpy(),
         "grad_norm": final["grad_norm"].to_numpy(), "sigma_max": final["sigma_max"].to_numpy(),
         "lr_final": lr, "steps": steps, "wall_time": wall,
     })
-    if steps_per_epoch:
-        summary["seed_acc"] = final["seed_acc"].to_numpy()
-    pos = evaluation["pos_acc"]  # (R, T), at the final evaluation
-    T = pos.shape[1]
-    positions = pd.DataFrame({
-        "replica": np.repeat(ids, T), "t": np.tile(np.arange(1, T + 1), R),
-        "bit": np.tile(np.arange(T) if cfg.order == "lsb" else np.arange(T)[::-1], R),
-        "bit_acc": pos.ravel(),
-    })
-    final_eval = {cfg.bits: evaluation}  # the training length was just scored: the last evaluation
-    lengths = pd.concat([_score_length(spec, params, ids, b, cfg.order, final_eval.get(b))
-                         for b in sorted({cfg.bits, *cfg.eval_bits})],
-                        ignore_index=True)
+    for c in train_cols:  # a task's measures on the training set (seed 001's metric), final values
+        summary[c] = final[c].to_numpy()
+    positions = task.positions(evaluation, ids)  # at the final evaluation
+    lengths = task.lengths(spec, params, ids, cfg.eval_bits, evaluation)  # the last evaluation is the training length's
     return Result(summary, history, pd.concat(prof, ignore_index=True), positions, lengths, wall)
-
-
-def _score_length(spec, params, ids, bits: int, order: str, ev=None) -> pd.DataFrame:
-    """The trained networks (any length works: weights are shared over time) scored at ``bits``
-    (``ev``: their evaluation at that length, when it is already known)."""
-    if ev is None:
-        ex, ey = data.eval_set(bits, order)
-        with np.errstate(all="ignore"):
-            ev = metrics.evaluate(spec, params, ex, ey)
-    return pd.DataFrame({"replica": ids, "bits_scored": bits, "eval_loss": ev["loss"],
-                         "bit_acc": ev["bit_acc"], "sum_acc": ev["sum_acc"]})
-
-
-def _seed001_metric(spec, params, batches) -> np.ndarray:
-    """Seed 001's metric on each replica's first 1,000 training problems (its own or the shared set's)."""
-    x, y = batches.problems(slice(0, SEED001_EVAL))  # (T, R, n, 2), (T, R, n)
-    z, _ = network.forward(spec, params, x)
-    return metrics.seed001_accuracy(network.predict(spec, z), y)
 

@@ -6,26 +6,28 @@ import numpy as np
 from rnnexp.engine import network
 
 
-def truncated_objective(spec, params, x, y, h0, h_ref):
+def truncated_objective(spec, params, x, y, h0, h_ref, mask=None):
     """The objective whose exact gradient truncated BPTT computes.
 
     Step t's loss is recomputed from the *fixed* reference state ``h_ref[t-k]`` (the state entering
     step t-k, in the model's state layout) through steps t-k..t with the given parameters; with
     ``k = None`` it is the plain objective.
-    Returns the objective per replica ``(R,)``.
+    ``mask``: the steps that carry a target (``network.loss_and_grads``). Returns the objective per
+    replica ``(R,)``.
     """
-    T, _, B, _ = x.shape
-    c = network.objective_scale(spec, T, B)
+    T, R, B, _ = x.shape
+    c = network.objective_scale(spec, T, B, mask, R)
     k = spec.truncate
     if k is None or k >= T - 1:
         z, _ = network.forward(spec, params, x, h0)
-        return network.step_losses(spec, z, y)[0].sum(axis=(0, 2)) * c
+        return network.step_losses(spec, z, y, mask)[0].sum(axis=(0, 2)) * c
     total = 0.0
     for t in range(T):
         s = max(0, t - k)
         start = h0 if s == 0 else h_ref[s]
         z, _ = network.forward(spec, params, x[s : t + 1], start)
-        total = total + network.step_losses(spec, z[-1:], y[t : t + 1])[0].sum(axis=(0, 2)) * c
+        m = None if mask is None else np.broadcast_to(mask, y.shape)[t : t + 1]
+        total = total + network.step_losses(spec, z[-1:], y[t : t + 1], m)[0].sum(axis=(0, 2)) * c
     return total
 
 
@@ -45,7 +47,7 @@ def _copies(a, K, axis):
     return np.broadcast_to(np.expand_dims(a, axis), shape).reshape(merged)
 
 
-def numeric_gradient(spec, params, name, x, y, h0, h_ref=None, eps=1e-6):
+def numeric_gradient(spec, params, name, x, y, h0, h_ref=None, eps=1e-6, mask=None):
     """Central differences of the (truncated) objective w.r.t. every element of ``params[name]``.
 
     Each perturbed network is one more replica: the engine's replicas are independent (the
@@ -63,12 +65,13 @@ def numeric_gradient(spec, params, name, x, y, h0, h_ref=None, eps=1e-6):
     view[0, j, :, j] += eps
     view[1, j, :, j] -= eps
     refs = None if h_ref is None else [_copies(h, K, -3) for h in h_ref]
-    obj = truncated_objective(spec, big, _copies(x, K, 1), _copies(y, K, 1), _copies(h0, K, -3), refs)
+    big_mask = None if mask is None else _copies(np.broadcast_to(mask, y.shape), K, 1)
+    obj = truncated_objective(spec, big, _copies(x, K, 1), _copies(y, K, 1), _copies(h0, K, -3), refs, big_mask)
     up, down = np.asarray(obj).reshape(2, n, R)
     return ((up - down) / (2 * eps)).T.reshape(p.shape)
 
 
-def max_relative_error(spec, params, x, y, h0, eps=1e-6, grads=None, names=None):
+def max_relative_error(spec, params, x, y, h0, eps=1e-6, grads=None, names=None, mask=None):
     """Largest ``||analytic - numeric|| / max(||analytic||, ||numeric||)`` over parameters and replicas.
 
     ``grads``: analytic gradients to check (default: the engine's, ``network.loss_and_grads``);
@@ -76,14 +79,14 @@ def max_relative_error(spec, params, x, y, h0, eps=1e-6, grads=None, names=None)
     """
     truncated = spec.truncate is not None and spec.truncate < x.shape[0] - 1
     if grads is None or truncated:
-        _, engine, _, cache = network.loss_and_grads(spec, params, x, y, h0)
+        _, engine, _, cache = network.loss_and_grads(spec, params, x, y, h0, mask=mask)
         grads = engine if grads is None else grads
     h_ref = reference_states(spec, cache, x.shape[0]) if truncated else None
     worst = 0.0
     for name, p in params.items():
         if names is not None and name not in names:
             continue
-        num = numeric_gradient(spec, params, name, x, y, h0, h_ref, eps)
+        num = numeric_gradient(spec, params, name, x, y, h0, h_ref, eps, mask)
         a = grads[name].reshape(p.shape[0], -1)
         n = num.reshape(p.shape[0], -1)
         denom = np.maximum(np.maximum(np.linalg.norm(a, axis=1), np.linalg.norm(n, axis=1)), 1e-12)

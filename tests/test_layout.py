@@ -200,10 +200,10 @@ def test_models_are_objects_with_the_protocol():
 def test_tasks_are_found_by_name():
     from rnnexp import tasks
 
-    assert tasks.names() == ["addition"]
+    assert tasks.names() == ["adding", "addition", "copy"]
     task = tasks.get("addition")
     for name in ("ORDERS", "Batches", "eval_set", "evaluate", "seed001_accuracy", "msb_bit_limits",
                  "msb_per_bit_limit", "msb_sum_limit"):
         assert hasattr(task, name), name
-    with pytest.raises(ValueError, match="task='nope': allowed values are addition"):
+    with pytest.raises(ValueError, match="task='nope': allowed values are adding, addition, copy"):
         tasks.get("nope")

@@ -37,7 +37,19 @@ CASES = {
     "rnn hidden 128 sgd": small("rnn", hidden=128, batch=4, optimizer="sgd"),
     "gru 64 replicas 8 bits": small("gru", hidden=8, batch=8, replicas=64, bits=8),
 }
-SLOW = ("rnn hidden 128 sgd", "gru 64 replicas 8 bits")  # many small pieces: tracemalloc makes them slow
+
+def small_task(task, length, model="rnn"):
+    cfg = small(model, bits=8)
+    cfg.task = config.tasks.conf_class(task)()
+    cfg.task.length = length
+    config.check(cfg)
+    return cfg
+
+
+# the other tasks: whole-sequence evaluation while the step's arrays are held (adding: a mask)
+CASES.update({"adding birnn": small_task("adding", 60, "birnn"), "copy rnn": small_task("copy", 5),
+              "adding rnn": small_task("adding", 60), "copy lstm": small_task("copy", 30, "lstm")})
+SLOW = ("rnn hidden 128 sgd", "gru 64 replicas 8 bits", "adding rnn", "copy lstm", "adding birnn")  # many small pieces: tracemalloc makes them slow
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])

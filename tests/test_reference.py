@@ -1,6 +1,7 @@
 """Behaviour unchanged: the example sweep and every study preset (shrunk as the slow tests shrink them),
 run through the CLI now, give the tables recorded in tests/reference/ (``make.py`` there records
-them), cell by cell as CSV text, ``wall_time`` aside.
+them), cell by cell as CSV text, ``wall_time`` aside. Config columns added since the recording
+(``NEW_CONFIG``: the task group) may appear beside them, holding their defaults only.
 
 Slow: eight small multiruns in subprocesses (about 10 minutes on 2 busy cores).
 """
@@ -18,14 +19,41 @@ make = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make)
 
 
+# config columns added after the recording -> the value every recorded run has (its default)
+NEW_CONFIG = {"task": "addition", "task.delay": "0"}
+
+
+def same_table(got: pd.DataFrame, want: pd.DataFrame, obj: str) -> None:
+    """``got`` is ``want`` cell for cell (columns in the same order), plus ``NEW_CONFIG`` columns at their defaults."""
+    extra = [c for c in got.columns if c not in want.columns]
+    assert set(extra) <= set(NEW_CONFIG), f"{obj}: columns not in the reference: {extra}"
+    for c in extra:
+        assert (got[c] == NEW_CONFIG[c]).all(), f"{obj}: {c} is not {NEW_CONFIG[c]} everywhere"
+    # exact: the same columns in the same order, the same rows, every cell the same text
+    pd.testing.assert_frame_equal(got.drop(columns=extra), want, check_exact=True, obj=obj)
+
+
 @pytest.mark.parametrize("name", list(make.COMMANDS))
 def test_tables_equal_the_reference(name, tmp_path):
     sweep = make.run(name, tmp_path)
     for table in make.TABLES:
         want = make.read(HERE / name / f"{table}.csv.gz")
         got = make.read(sweep / f"{table}.csv")
-        # exact: the same columns in the same order, the same rows, every cell the same text
-        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"{name}/{table}")
+        same_table(got, want, f"{name}/{table}")
+
+
+def test_new_config_columns_must_hold_their_defaults():
+    """The allowance is narrow: a new column with another value, or any other new column, fails."""
+    want = make.read(HERE / "classic" / "summary.csv.gz")
+    got = want.copy()
+    got.insert(1, "task", "addition")
+    got.insert(2, "task.delay", "0")
+    same_table(got, want, "ok")
+    for col, value in (("task.delay", "3"), ("hidden2", "1")):
+        bad = got.copy()
+        bad[col] = value
+        with pytest.raises(AssertionError):
+            same_table(bad, want, "bad")
 
 
 def test_the_comparison_sees_a_changed_cell():

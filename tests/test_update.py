@@ -178,7 +178,7 @@ def test_one_step_of_train_moves_each_parameter_as_documented(monkeypatch, merge
     seen = []  # the weights each of the loop's gradient computations was given
     real = network.loss_and_grads
     monkeypatch.setattr(network, "loss_and_grads",
-                        lambda spec, params, *a: seen.append(dict(params)) or real(spec, params, *a))
+                        lambda spec, params, *a, **k: seen.append(dict(params)) or real(spec, params, *a, **k))
     result = train.train(cfg)
 
     assert len(seen) == 2  # step 0, then the diagnostic batch at the end (the weights after one step)

@@ -5,6 +5,13 @@ to the per-element loss ``(T, R, B)`` and its gradient ``dL/dz`` (same shape as 
 - ``mse``: one sigmoid output, squared error ``0.5 * (o - y)**2`` (seed 002's rule:
   the output delta is ``(o - y) * o * (1 - o)``).
 - ``softmax``: two logits, softmax with cross-entropy (seed 001).
+
+Task heads (chosen by a task, never by the ``loss`` setting; ``get`` finds them too):
+
+- ``squared``: one linear output, squared error ``(z - y)**2`` (a real target: the adding problem;
+  no 1/2, so the mean loss is the task's MSE).
+- ``softmax<k>`` (k >= 2, e.g. ``softmax10``): k logits, softmax with cross-entropy; the target
+  ``y`` is the class index (as a float, like every target). ``softmax2`` is ``softmax``'s arithmetic.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ class Loss:
     name: str
     n_out: int  # logits per step
     loss_and_grad: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-    predict: Callable[[np.ndarray], np.ndarray]  # logits -> predicted bits (T, R, B)
+    predict: Callable[[np.ndarray], np.ndarray]  # logits -> predicted bits, classes or values (T, R, B)
 
 
 def softplus(z: np.ndarray) -> np.ndarray:
@@ -61,8 +68,37 @@ LOSSES: dict[str, Loss] = {
 }
 
 
+def _squared(z, y):
+    err = z[..., 0] - y
+    return err * err, (2.0 * err)[..., None]
+
+
+def _softmax_k(z, y):
+    """k-class softmax cross-entropy: ``logsumexp(z) - z_y``; gradient ``softmax(z) - onehot(y)``."""
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    s = e.sum(axis=-1, keepdims=True)
+    p = e / s
+    idx = y.astype(np.intp)[..., None]
+    loss = (np.log(s) + m - np.take_along_axis(z, idx, axis=-1))[..., 0]
+    np.put_along_axis(p, idx, np.take_along_axis(p, idx, axis=-1) - 1.0, axis=-1)
+    return loss, p
+
+
+HEADS: dict[str, Loss] = {"squared": Loss("squared", 1, _squared, lambda z: z[..., 0])}
+
+
+def classes(k: int) -> Loss:
+    """The k-class softmax head ``softmax<k>``; predictions are class indices (int64)."""
+    return Loss(f"softmax{k}", k, _softmax_k, lambda z: z.argmax(axis=-1))
+
+
 def get(name: str) -> Loss:
-    try:
+    """A binary loss (``LOSSES``, the ``loss`` setting) or a task head (``squared``, ``softmax<k>``)."""
+    if name in LOSSES:
         return LOSSES[name]
-    except KeyError:
-        raise ValueError(f"loss={name!r}: allowed values are {', '.join(LOSSES)}") from None
+    if name in HEADS:
+        return HEADS[name]
+    if name.startswith("softmax") and name[7:].isdigit() and int(name[7:]) >= 2:
+        return classes(int(name[7:]))
+    raise ValueError(f"loss={name!r}: allowed values are {', '.join(LOSSES)}")

@@ -2,7 +2,9 @@
 
 ``logits_t = top_t Why + by``; the training objective per replica is the per-step loss averaged
 over the batch and then averaged (``time_reduction="mean"``) or summed (``"sum"``, seed 002) over
-the T steps. Replicas are independent: the gradient of replica r's objective only touches
+the T steps. A ``mask`` (broadcastable to ``(T, R, B)``, true where a step carries a target) drops
+the other steps: they add no loss and no gradient, and "mean" averages over the steps that carry
+one (a task scored only at its last step has the last step's loss as its objective). Replicas are independent: the gradient of replica r's objective only touches
 replica r's parameters.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ class NetSpec:
     input_scale: float = 1.0  # multiplies every other weight matrix
     truncate: Optional[int] = None  # None: full BPTT
     time_reduction: str = "mean"
-    n_in: int = 2
+    n_in: int = 2  # inputs per step (the task's)
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # model-specific
 
     @cached_property
@@ -69,24 +71,35 @@ def forward(spec: NetSpec, params, x, h0=None):
     return z, cache
 
 
-def step_losses(spec: NetSpec, z, y):
-    """Per-element loss ``(T, R, B)`` and its gradient ``(T, R, B, O)``."""
-    return spec.loss_fn.loss_and_grad(z, y)
+def step_losses(spec: NetSpec, z, y, mask=None):
+    """Per-element loss ``(T, R, B)`` and its gradient ``(T, R, B, O)``; zero where ``mask`` is false."""
+    elem, dz = spec.loss_fn.loss_and_grad(z, y)
+    if mask is None:
+        return elem, dz
+    mask = np.broadcast_to(mask, elem.shape)
+    # where, not a product: a diverged output's inf/NaN at a step without a target must not leak in
+    return np.where(mask, elem, 0.0), np.where(mask[..., None], dz, 0.0)
 
 
-def objective_scale(spec: NetSpec, T: int, B: int) -> float:
-    """Factor that turns summed per-element losses into the objective."""
-    return 1.0 / (B * (T if spec.time_reduction == "mean" else 1))
+def objective_scale(spec: NetSpec, T: int, B: int, mask=None, R: int = 1):
+    """Factor that turns summed per-element losses into the objective: a number, or with a ``mask``
+    ``(R,)`` (mean: one over the targets a replica's batch carries; sum: 1/B)."""
+    if mask is None:
+        return 1.0 / (B * (T if spec.time_reduction == "mean" else 1))
+    if spec.time_reduction == "sum":
+        return np.full(R, 1.0 / B)
+    targets = np.broadcast_to(mask, (T, R, B)).sum(axis=(0, 2))  # (R,)
+    return 1.0 / np.maximum(targets, 1)
 
 
-def loss_and_grads(spec: NetSpec, params, x, y, h0=None):
+def loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
     """Objective per replica ``(R,)``, its gradients, and the logits and cache for diagnostics."""
-    T, _, B, _ = x.shape
+    T, R, B, _ = x.shape
     z, cache = forward(spec, params, x, h0)
-    elem, dz = step_losses(spec, z, y)
-    c = objective_scale(spec, T, B)
+    elem, dz = step_losses(spec, z, y, mask)
+    c = objective_scale(spec, T, B, mask, R)
     loss = elem.sum(axis=(0, 2)) * c  # (R,)
-    grads = backward(spec, params, cache, dz * c)
+    grads = backward(spec, params, cache, dz * (c if mask is None else c[:, None, None]))
     return loss, grads, z, cache
 
 
@@ -100,10 +113,14 @@ def backward(spec: NetSpec, params, cache, dz):
     return grads
 
 
-def state_grad_profile(spec: NetSpec, params, cache, z, y):
-    """``||dL_T/dh_t||`` for t = 1..T, L_T = last step's loss averaged over the batch: ``{name: (R, T)}``."""
+def state_grad_profile(spec: NetSpec, params, cache, z, y, mask=None):
+    """``||dL_T/dh_t||`` for t = 1..T, L_T = last step's loss averaged over the batch: ``{name: (R, T)}``.
+
+    Every task carries a target at its last step; on one scored only there (adding) this is exactly
+    the long-range signal the loss sends back."""
     B = y.shape[2]
-    _, dz_last = step_losses(spec, z[-1:], y[-1:])
+    last = None if mask is None else np.broadcast_to(mask, y.shape)[-1:]
+    _, dz_last = step_losses(spec, z[-1:], y[-1:], last)
     dtop_last = (dz_last[0] / B) @ T_(params["Why"])  # (R, B, top)
     return spec.impl.state_grad_profile(spec, params, cache, dtop_last)
 

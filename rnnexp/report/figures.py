@@ -14,8 +14,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .. import config  # a run's task settings from its config columns (task_references)
+from .. import tasks  # the tasks' reference scores, computed from their definitions
 from ..engine import activations  # outside the report: the engine's activations (their gamma, for the 1/gamma lines)
-from ..tasks.addition.metrics import msb_bit_limits, msb_per_bit_limit, msb_sum_limit  # the task's causal limits
+from ..tasks.addition.metrics import (causal_bit_limits, causal_sum_limit, msb_bit_limits, msb_per_bit_limit,  # the
+                                      msb_sum_limit)  # task's causal limits
 from .layout import (CLIP_COLOR, DIVERGED_HANDLE, DPI, NONFINITE_HANDLE, REF_COLOR, empty, figure, finish, fmt, lines,
                      log_if_wide, log_scale, mark_diverged, overflowed, save, step_xlim, subset)
 
@@ -26,11 +29,37 @@ GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gam
 
 # --- the figures ---------------------------------------------------------------------------------
 
+REF_STYLES = {"constant": ":", "memoryless": "-.", "causal": "--"}
+
+
+def task_references(rows: pd.DataFrame) -> list[tuple[str, dict]]:
+    """``(label, {column: value})`` for each reference predictor of the tasks other than addition in
+    ``rows`` (a table with the config columns ``task``, ``task.length``; addition's msb limits are
+    drawn on their own), from ``Task.references()``."""
+    if "task" not in rows:
+        return []
+    out = []
+    cols = [c for c in ("task", "task.length") if c in rows]
+    for vals in rows[cols].drop_duplicates().itertuples(index=False):
+        name = vals[0]
+        if name == "addition" or name not in tasks.names():
+            continue
+        settings = {"name": name}
+        if len(vals) > 1 and not pd.isna(vals[1]):
+            settings["length"] = int(vals[1])
+        task = tasks.make(config.structured({"task": settings}))
+        length = f", T={settings['length']}" if "length" in settings else ""
+        out += [(f"{ref} predictor\n({name}{length})", values) for ref, values in task.references().items()]
+    return out
+
+
 def convergence(history, summary, metric, lay, path, title):
     """Loss or accuracy against training step: mean and 95 % band over replicas."""
-    ylabel = {"eval_loss": "evaluation loss (per bit, log)",
+    ylabel = {"eval_loss": "evaluation loss (per bit, log)" if "bit_acc" in history else "evaluation loss (per target, log)",
               "train_loss": "training loss (window mean, log)",
-              "bit_acc": "per-bit accuracy (fraction)", "sum_acc": "whole-sum accuracy (fraction)"}[metric]
+              "bit_acc": "per-bit accuracy (fraction)", "sum_acc": "whole-sum accuracy (fraction)",
+              "acc": "accuracy per target (fraction)", "exact": "sequences exactly right (fraction)",
+              "copy_acc": "copied symbols right (fraction)"}[metric]
     h = history
     fig, axes = figure(lay, title)
     extra, diverged, bad = [], False, False
@@ -41,13 +70,22 @@ def convergence(history, summary, metric, lay, path, title):
             continue
         bad |= lines(ax, sub, "step", metric, lay)
         diverged |= mark_diverged(ax, subset(summary, spec), lay)
-        if metric.endswith("acc") and "order" in sub and (sub["order"] == "msb").any():
-            for bits in sorted(sub.loc[sub["order"] == "msb", "bits"].unique()):
-                ref = msb_per_bit_limit(bits) if metric == "bit_acc" else msb_sum_limit(bits)
+        if metric in ("bit_acc", "sum_acc") and "order" in sub and (sub["order"] == "msb").any():
+            msb = sub[sub["order"] == "msb"]
+            for bits, delay in sorted(set(zip(msb["bits"], msb["task.delay"] if "task.delay" in msb else [0] * len(msb)))):
+                delay = 0 if pd.isna(delay) else int(delay)
+                ref = causal_bit_limits(bits, "msb", delay).mean() if metric == "bit_acc" else causal_sum_limit(bits, "msb", delay)
                 ax.axhline(ref, color=REF_COLOR, ls="--", lw=1)
                 label = f"best causal model,\nmsb order ({ref:.4f})"
                 if label not in [e.get_label() for e in extra]:
                     extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label=label))
+        for label, values in task_references(sub):  # adding, copy: the constant and memoryless scores
+            if metric in values:
+                ls = REF_STYLES.get(label.split()[0], "--")
+                ax.axhline(values[metric], color=REF_COLOR, ls=ls, lw=1)
+                label = f"{label} {values[metric]:.4g}"
+                if label not in [e.get_label() for e in extra]:
+                    extra.append(Line2D([], [], color=REF_COLOR, ls=ls, lw=1, label=label))
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
     if metric.endswith("loss"):
@@ -77,20 +115,23 @@ def outcome_heatmap(summary, lay, metric, path, title):
             text = {k: f"{solved[k]}/{n[k]}" for k in n.index}
             vmin, vmax, cmap, clabel = 0.0, 1.0, "viridis", "fraction of replicas solving 100 %"
         else:
-            val = g["bit_acc"].mean()
+            val = g[metric].mean()
             text = {k: f"{val[k]:.3f}" for k in n.index}
-            vmin, vmax, cmap, clabel = 0.5, 1.0, "viridis", "final per-bit accuracy\n(mean over replicas)"
+            vmin, vmax, cmap = (0.5 if metric == "bit_acc" else 0.0), 1.0, "viridis"
+            clabel = {"bit_acc": "final per-bit accuracy", "acc": "final accuracy per target"}[metric] + "\n(mean over replicas)"
         text = {k: t + (f"\n{div[k]} diverged" if div[k] else "") for k, t in text.items()}
         grid = val.reindex(pd.MultiIndex.from_product([lay.hue_order, xs])).unstack()[xs].reindex(lay.hue_order)
         annot = np.array([[text.get((h, x), "no run") for x in xs] for h in lay.hue_order], dtype=object)
         sns.heatmap(grid.astype(float), annot=annot, fmt="", vmin=vmin, vmax=vmax, cmap=cmap, ax=ax,
                     cbar=i == len(panels) - 1, cbar_kws={"label": clabel}, linewidths=0.5, linecolor="white",
                     annot_kws={"fontsize": 9})
-        if metric != "success" and i == len(panels) - 1 and "order" in s and (s["order"] == "msb").any():
+        if metric == "bit_acc" and i == len(panels) - 1 and "order" in s and (s["order"] == "msb").any():
             cax = ax.collections[0].colorbar.ax
-            for bits in sorted(s.loc[s["order"] == "msb", "bits"].unique()):
-                cax.axhline(msb_per_bit_limit(bits), color="white", lw=3)
-                cax.axhline(msb_per_bit_limit(bits), color="black", lw=1.5, ls="--")
+            msb = s[s["order"] == "msb"]
+            for bits, delay in sorted(set(zip(msb["bits"], msb["task.delay"] if "task.delay" in msb else [0] * len(msb)))):
+                ref = causal_bit_limits(bits, "msb", 0 if pd.isna(delay) else int(delay)).mean()
+                cax.axhline(ref, color="white", lw=3)
+                cax.axhline(ref, color="black", lw=1.5, ls="--")
             cax.set_ylabel(clabel + "\ndashed: best causal model, msb order", fontsize=8)
         ax.set_xlabel(lay.col or "")
         ax.set_ylabel(lay.hue or "")
@@ -166,8 +207,10 @@ def positions(pos, lay, path, title):
             continue
         lines(ax, sub, "bit", "bit_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
-            for bits in sorted(sub.loc[sub["order"] == "msb", "bits"].unique()):
-                ax.plot(np.arange(bits), msb_bit_limits(bits), color=REF_COLOR, ls="--", lw=1)
+            msb = sub[sub["order"] == "msb"]
+            for bits, delay in sorted(set(zip(msb["bits"], msb["task.delay"] if "task.delay" in msb else [0] * len(msb)))):
+                delay = 0 if pd.isna(delay) else int(delay)  # task.delay: later answers, higher limits
+                ax.plot(np.arange(bits), causal_bit_limits(bits, "msb", delay), color=REF_COLOR, ls="--", lw=1)
             if not extra:
                 extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label="best causal model,\nmsb order"))
         ax.set_xlabel("bit of the sum (0 = least significant)")
@@ -187,8 +230,11 @@ def lengths(lengths_df, lay, path, title):
             continue
         bad |= lines(ax, sub, "bits_scored", "sum_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
-            n = np.array(sorted(sub.loc[sub["order"] == "msb", "bits_scored"].unique()))
-            ax.plot(n, [msb_sum_limit(b) for b in n], color=REF_COLOR, ls="--", lw=1)
+            msb = sub[sub["order"] == "msb"]
+            for delay in sorted(set(msb["task.delay"].fillna(0).astype(int))) if "task.delay" in msb else [0]:
+                n = np.array(sorted(msb.loc[(msb["task.delay"].fillna(0) == delay) if "task.delay" in msb else msb.index,
+                                            "bits_scored"].unique()))
+                ax.plot(n, [causal_sum_limit(b, "msb", delay) for b in n], color=REF_COLOR, ls="--", lw=1)
             if not extra:
                 extra.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1, label="best causal model,\nmsb order"))
         ax.set_xscale("log", base=2)

@@ -113,6 +113,18 @@ def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, ro
     return layout.Layout.make(summary, hue, col, list(row or []) + rest)
 
 
+# the tasks' result columns shown in the summary table (README: Results): addition's per-bit and
+# whole-sum accuracy; another task's loss and measures
+MEASURES = {"bit_acc": "per-bit acc", "sum_acc": "whole-sum acc", "eval_loss": "eval loss", "acc": "acc",
+            "exact": "exact", "copy_acc": "copied-symbol acc"}
+
+
+def measures(summary: pd.DataFrame) -> list[str]:
+    """The measure columns of ``summary``'s tasks (eval_loss: only beside a task other than addition)."""
+    other = any(c in summary for c in ("acc", "exact", "copy_acc"))
+    return [c for c in MEASURES if c in summary and (c != "eval_loss" or other)]
+
+
 def summary_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per configuration, every number computed from the summary table's replica rows."""
     rows = []
@@ -125,8 +137,7 @@ def summary_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             "replicas": len(g),
             "solved": int(solved.sum()),
             "success_rate": float(solved.mean()),
-            "bit_acc_mean": g["bit_acc"].mean(), "bit_acc_std": g["bit_acc"].std(),
-            "sum_acc_mean": g["sum_acc"].mean(), "sum_acc_std": g["sum_acc"].std(),
+            **{f"{c}_{f}": getattr(g[c], f)() for c in measures(summary) for f in ("mean", "std")},
             "median_steps_to_solve": g.loc[solved, "steps_to_solve"].median() if solved.any() else np.nan,
             "diverged": int(g["diverged"].astype(bool).sum()),
             "wall_time": g.groupby("job")["wall_time"].first().sum(),  # one training per job
@@ -145,13 +156,14 @@ def _pm(mean, std) -> str:
 
 
 def markdown_table(table: pd.DataFrame, keys: list[str]) -> str:
-    head = [*keys, "replicas", "solved", "success rate", "per-bit acc", "whole-sum acc",
+    shown = [c for c in MEASURES if f"{c}_mean" in table]
+    head = [*keys, "replicas", "solved", "success rate", *(MEASURES[c] for c in shown),
             "median steps to solve", "diverged", "wall time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < len(keys) else "---:" for i in range(len(head))) + "|"]
     for r in table.to_dict("records"):  # per row, each value keeps its column's type
         cells = [layout.fmt(r[k]) for k in keys] + [
             f"{r['replicas']:d}", f"{r['solved']:d}/{r['replicas']:d}", f"{100 * r['success_rate']:.0f} %",
-            _pm(r["bit_acc_mean"], r["bit_acc_std"]), _pm(r["sum_acc_mean"], r["sum_acc_std"]),
+            *(_pm(r[f"{c}_mean"], r[f"{c}_std"]) for c in shown),
             "never" if np.isnan(r["median_steps_to_solve"]) else f"{r['median_steps_to_solve']:g}",
             f"{r['diverged']:d}", f"{r['wall_time']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -205,14 +217,21 @@ def _notes(t: Tables, table: pd.DataFrame, keys: list[str]) -> list[str]:
                      "in every figure and statistic at their last finite weights; triangles on the top edge "
                      "of the training curves mark the step at which each one diverged.")
     if not s["solved"].astype(bool).any():
-        notes.append("No replica reached 100 % whole-sum accuracy: the steps-to-solve figure shows every "
+        what = "100 % whole-sum accuracy" if "acc" not in s else "its task's solved criterion"
+        notes.append(f"No replica reached {what}: the steps-to-solve figure shows every "
                      "replica on its 'never' line.")
     if "order" in s and (s["order"] == "msb").any():
         msb = s[s["order"] == "msb"]
-        limit = msb["bits"].map(figures.msb_per_bit_limit)
+        if "task.name" in msb:
+            msb = msb[msb["task.name"] == "addition"]
+        delays = msb["task.delay"].fillna(0).astype(int) if "task.delay" in msb else pd.Series(0, index=msb.index)
+        limit = pd.Series([figures.causal_bit_limits(b, "msb", d).mean() for b, d in zip(msb["bits"], delays)],
+                          index=msb.index)
         over = msb[msb["bit_acc"] > limit + 1e-12]
-        lim = ", ".join(f"{figures.msb_per_bit_limit(b):.4f} per bit and {figures.msb_sum_limit(b):.4f} whole-sum "
-                        f"for {b} bits" for b in sorted(msb["bits"].unique()))
+        pairs = sorted(set(zip(msb["bits"], delays)))
+        lim = ", ".join(f"{figures.causal_bit_limits(b, 'msb', d).mean():.4f} per bit and "
+                        f"{figures.causal_sum_limit(b, 'msb', d):.4f} whole-sum "
+                        f"for {b} bits" + (f" (task.delay={d})" if d else "") for b, d in pairs)
         note = f"msb order: a causal model can reach at most {lim} (dashed lines); a causal model above them would point to a bug"
         if len(over):
             where = []
@@ -270,23 +289,34 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
         fig("convergence_loss", "Training loss, mean over the steps since the previous evaluation (these "
             "tables carry no evaluation loss), mean and 95 % band over replicas, log scale.",
             figures.convergence, h, s, "train_loss", title="Convergence: training loss")
-    fig("convergence_sum_acc", "Fraction of problems whose whole sum is exactly right.",
-        figures.convergence, h, s, "sum_acc", title="Convergence: whole-sum accuracy")
-    fig("convergence_bit_acc", "Fraction of correct output bits.",
-        figures.convergence, h, s, "bit_acc", title="Convergence: per-bit accuracy")
+    for metric, caption, title in (  # the measures of the sweep's tasks (README: Results)
+            ("sum_acc", "Fraction of problems whose whole sum is exactly right.", "Convergence: whole-sum accuracy"),
+            ("bit_acc", "Fraction of correct output bits.", "Convergence: per-bit accuracy"),
+            ("acc", "Accuracy per target (adding: answers within 0.04 of the sum).", "Convergence: accuracy per target"),
+            ("exact", "Fraction of sequences right at every step.", "Convergence: exact sequences"),
+            ("copy_acc", "Fraction of the copied symbols that are right (copy).", "Convergence: copied symbols")):
+        if metric in h and h[metric].notna().any():
+            fig(f"convergence_{metric}", caption, figures.convergence, h, s, metric, title=title)
+    addition = "bit_acc" in s and s["bit_acc"].notna().any()
     for metric, title, caption in (
-            ("success", "Success rate: replicas reaching 100 % whole-sum accuracy",
-             "Each cell: replicas that reached 100 % whole-sum accuracy at some evaluation / replicas."),
-            ("bit_acc", "Final per-bit accuracy", "Each cell: per-bit accuracy at the end of training, mean over "
+            ("success", "Success rate: replicas reaching 100 % whole-sum accuracy" if "acc" not in s else
+             "Success rate: replicas meeting their task's solved criterion",
+             "Each cell: replicas that reached 100 % whole-sum accuracy at some evaluation / replicas." if "acc" not in s
+             else "Each cell: replicas that met their task's solved criterion (README: Tasks) at some evaluation / replicas."),
+            ("bit_acc" if addition else "acc", "Final per-bit accuracy" if addition else "Final accuracy per target",
+             "Each cell: the accuracy at the end of training, mean over "
              "replicas (diverged ones included at their last finite weights).")):
+        if metric != "success" and not (metric in s and s[metric].notna().any()):
+            continue
         figures.outcome_heatmap(s, lay, metric, fig_dir / f"outcome_{metric}.png", f"{title}\n{sub}")
         made[f"outcome_{metric}"] = (title, caption)
     fig("steps_to_solve", "Each point is a replica: the first evaluation step at which it got every evaluation problem "
         "right (resolution: the evaluation interval). Replicas that never did sit on the 'never' line; "
         "the black bar is the median over the ones that solved.", figures.steps_to_solve, s,
         title="Steps to solve")
-    fig("positions", "Accuracy at each bit position of the sum at the end of training.",
-        figures.positions, pos, title="Final accuracy per bit position")
+    if len(pos):  # addition's bit positions (another task writes an empty table)
+        fig("positions", "Accuracy at each bit position of the sum at the end of training.",
+            figures.positions, pos, title="Final accuracy per bit position")
     if t.lengths is not None and len(t.lengths) and t.lengths.groupby("job")["bits_scored"].nunique().max() > 1:
         fig("lengths", "The final models scored on sums of other lengths (`eval_bits`) without retraining: a "
             "model that learned the carry rule keeps its accuracy on longer sums.", figures.lengths,
@@ -327,8 +357,9 @@ def _markdown(root, t: Tables, keys, lay, table, made, declared=()) -> str:
     notes = _notes(t, table, keys)
     if notes:
         out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
-    sections = {"Convergence": ["convergence_loss", "convergence_sum_acc", "convergence_bit_acc"],
-                "Outcomes": ["outcome_success", "outcome_bit_acc", "steps_to_solve", "positions", "lengths"],
+    sections = {"Convergence": ["convergence_loss", "convergence_sum_acc", "convergence_bit_acc", "convergence_acc",
+                                "convergence_exact", "convergence_copy_acc"],
+                "Outcomes": ["outcome_success", "outcome_bit_acc", "outcome_acc", "steps_to_solve", "positions", "lengths"],
                 "Gradients": ["gradient_profile", "grad_norm", "sigma_max"]}
     for sec, names in sections.items():
         out += [f"## {sec}", ""]

@@ -125,12 +125,13 @@ def overview(summary: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFra
     """One row per configuration: replicas, solved, median steps to solve, accuracies, diverged."""
     keys = swept_keys(summary) if keys is None else keys
     g = summary.groupby(keys, dropna=False, sort=False) if keys else summary.groupby(np.zeros(len(summary)))
+    measures = [c for c in ("bit_acc", "sum_acc", "eval_loss", "acc", "exact", "copy_acc") if c in summary.columns
+                and (c != "eval_loss" or "bit_acc" not in summary.columns)]  # the tasks' measures (README: Results)
     out = g.agg(
         replicas=("replica", "size"),
         solved=("solved", "sum"),
         median_steps_to_solve=("steps_to_solve", "median"),
-        bit_acc=("bit_acc", "mean"),
-        sum_acc=("sum_acc", "mean"),
+        **{c: (c, "mean") for c in measures},
         diverged=("diverged", "sum"),
     )
     out["solved"] = out["solved"].astype(int).astype(str) + "/" + out["replicas"].astype(str)

@@ -14,22 +14,13 @@ import functools
 
 import numpy as np
 
+from .. import SHARED_SET_TAG, shared_set_rng  # noqa: F401  (the shared training set's generator: every task's)
+
 ORDERS = ("lsb", "msb")
 EXHAUSTIVE_MAX_BITS = 9  # at most 2**16 = 65,536 problems: evaluate on all of them
 HELDOUT_SIZE = 10_000
 HELDOUT_SEED = 20_260_001  # fixed: every run at a given length is scored on the same problems
 TRAIN_SETS = ("per_replica", "shared")  # who draws a fixed training set: each replica, or one for all
-SHARED_SET_TAG = 20_260_013  # mixed with the run's seed for the shared training set's own generator
-
-
-def shared_set_rng(seed: int) -> np.random.Generator:
-    """The generator of the training set every replica shares (``train_set=shared``).
-
-    Seeded from ``[SHARED_SET_TAG, seed]``: a stream of its own, apart from every replica's init and
-    data streams (``SeedSequence(seed)``'s children, ``train.replica_rngs``) and from the held-out
-    set, so the set depends on ``seed`` only, never on the replicas or how many run.
-    """
-    return np.random.default_rng([SHARED_SET_TAG, seed])
 
 
 def sample_operands(rng: np.random.Generator, shape: tuple[int, ...], bits: int) -> np.ndarray:
