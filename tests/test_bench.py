@@ -79,6 +79,7 @@ def test_matmul_floor_counts_the_engine_matmuls():
     assert run(2) > 0
 
 
+@pytest.mark.slow
 def test_per_sample_loop_learns_and_its_check_is_exact():
     loop = bench_baselines.PerSampleLoop(2, hidden=16, bits=4)
     assert not loop.solved()  # random weights do not add

@@ -339,6 +339,7 @@ def test_bad_input_fails_before_any_work_in_a_subprocess(tmp_path, mode):
             assert list(cwd.iterdir()) == [], f"{override}: wrote {list(cwd.iterdir())}"  # no runs/, no cache
 
 
+@pytest.mark.slow
 def test_an_unwritable_folder_fails_before_any_work(tmp_path):
     file = tmp_path / "file"
     file.write_text("")
@@ -350,6 +351,7 @@ def test_an_unwritable_folder_fails_before_any_work(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+@pytest.mark.slow
 def test_single_run_writes_its_tables(tmp_path):
     r = run_cli(*TINY, "hidden=4", f"hydra.run.dir={tmp_path}")
     assert r.returncode == 0, r.stderr
@@ -427,6 +429,7 @@ def test_a_sweep_where_some_configurations_diverge_finishes_and_reports_them(tmp
     assert [row[0] for row in overview] == ["0.01", "10"] and [row[-1] for row in overview] == ["0", "2"]
 
 
+@pytest.mark.slow
 def test_a_presets_own_sweep_is_checked_too():
     """+experiment=order sweeps its arms (rnn lsb/msb with truncation, birnn msb without) from
     hydra.sweeper.params: a command-line override that breaks one arm is caught before launch."""

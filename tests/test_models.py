@@ -237,6 +237,7 @@ def test_gated_models_learn_lsb(model):
 
 # ---- the command line ----
 
+@pytest.mark.slow
 def test_model_sweeps_pass_the_precheck_and_bad_combinations_fail():
     from rnnexp import cli
 

@@ -162,6 +162,7 @@ def test_three_key_sweep_and_key_choice(tmp_path):
         report.choose_layout(t.summary, ["hidden"], hue="nope")
 
 
+@pytest.mark.slow
 def test_single_run_report_in_the_run_folder(tmp_path):
     config.register()
     GlobalHydra.instance().clear()

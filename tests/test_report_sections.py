@@ -41,6 +41,7 @@ def blowing_up(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_a_sweep_that_declares_no_section_gets_the_generic_report_only(blowing_up):
     t = report.load(blowing_up)
     assert t.summary["diverged"].any() and t.summary["clip"].nunique() == 2  # what used to call for sections
@@ -70,6 +71,7 @@ def test_the_sections_flag_replaces_the_recorded_ones(blowing_up):
         (blowing_up / "multirun.yaml").unlink()
 
 
+@pytest.mark.slow
 def test_a_single_runs_folder_keeps_its_sections(tmp_path):
     run = make_sweep(tmp_path, {"hidden": [2]}) / "0"
     (run / ".hydra").mkdir()

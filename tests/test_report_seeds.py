@@ -105,6 +105,7 @@ def test_xor_predictor_is_the_msb_limit():
         assert 0 < z["seed_acc"] < 1
 
 
+@pytest.mark.slow
 def test_a_declared_blowup_says_when_nothing_blew_up(tmp_path):
     root = make_sweep(tmp_path, {"hidden": [2]})
     text = build_quietly(root, sections=["blowup"]).read_text()

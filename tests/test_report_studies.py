@@ -1,5 +1,6 @@
 """The report's study sections (rnnexp/report/studies: gradients, clipping, length, models): the numbers they
 show, and what a declared section says when the tables cannot fill it."""
+import pytest
 import numpy as np
 import pandas as pd
 
@@ -59,6 +60,7 @@ def test_unclipped_runs_differing_only_in_the_threshold_are_counted_once():
     assert clipping.dedupe_unclipped(s, ["clip", "lr"])[1] == 0  # threshold not swept: nothing to merge
 
 
+@pytest.mark.slow
 def test_declared_sections_the_tables_cannot_fill_say_why(tmp_path):
     root = make_sweep(tmp_path, {"hidden": [2, 3]})  # no eval_bits: scored at the training length only
     md = build_quietly(root, sections=["lengths", "clipping", "bits"]).read_text()

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import pytest
 import pandas as pd
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -45,6 +46,7 @@ def test_rerun_reuses_every_finished_configuration(tmp_path):
         assert meta["cached"] is True and meta["engine_version"] == cache.engine_version()
 
 
+@pytest.mark.slow
 def test_extending_a_sweep_trains_only_the_new_values(tmp_path):
     assert sweep(tmp_path, "a", ["hidden=4,8"]) == [False, False]
     assert sweep(tmp_path, "b", ["hidden=4,8,16"]) == [True, True, False]

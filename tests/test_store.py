@@ -150,6 +150,7 @@ def test_changing_other_files_of_the_store_keeps_every_other_entry(tmp_path, cap
         assert_same_tables(tmp_path / "a" / job, tmp_path / "b" / job)
 
 
+@pytest.mark.slow
 def test_results_survive_a_change_of_the_code_that_calls_them(tmp_path):
     """The package copied with its storing code edited (every one-line ``def`` of cache.py gets a
     comment): an edit outside the engine keeps the engine version, and the stored result is served."""

@@ -72,6 +72,7 @@ def test_a_dir_holding_another_command_is_refused_and_the_same_command_resumes(t
     assert sweepdir.prepare(["hidden=4", "hydra.run.dir=single"]).dir == Path("single")
 
 
+@pytest.mark.slow
 def test_job_subdirs_must_differ_per_job_and_stay_inside(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     msg = refusal(["-m", "hidden=4,8,16", "hydra.sweep.subdir=same", "hydra.sweep.dir=s"])
