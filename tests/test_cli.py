@@ -152,7 +152,14 @@ def test_bad_override_is_one_clear_line(override, message):
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("argv,message", BAD_COMMANDS, ids=[" ".join(a) for a, _ in BAD_COMMANDS])
+# the fast suite: a sweep of non-finite values, one too large for memory, a model's own setting, the
+# interval sweep (the slow suite: every command)
+FAST_COMMANDS = ("-m lr=0.1,inf", "-m hidden=4,1000000000", "model=lstm model.forget_bias=inf", "-m lr=interval(0.1,1)")
+
+
+@pytest.mark.parametrize("argv,message", [
+    pytest.param(a, m, marks=() if " ".join(a) in FAST_COMMANDS else pytest.mark.slow) for a, m in BAD_COMMANDS],
+    ids=[" ".join(a) for a, _ in BAD_COMMANDS])
 def test_bad_command_is_one_clear_line(argv, message):
     with pytest.raises(cli.UsageError) as e:
         cli.precheck(argv)

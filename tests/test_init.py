@@ -91,6 +91,7 @@ def test_a_linear_identity_rnn_passes_the_gradient_back_unchanged():
         assert (prof > 0).all()
 
 
+@pytest.mark.slow
 def test_the_pre_launch_check_accepts_identity_with_every_model():
     cli.precheck(["init=identity", "activation=relu"])
     cli.precheck(["-m", "init=identity", "activation=relu", "model=rnn,birnn,lstm,gru", "init.scale=0",
