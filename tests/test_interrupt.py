@@ -182,6 +182,7 @@ def test_ctrl_c_ends_a_sweep_with_one_line_and_the_command_that_resumes_it(tmp_p
     assert len(pd.read_csv(sweep / "summary.csv")) == 6 * 4 and f"tables: {m.group(5)}/" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_a_single_run_with_one_line(tmp_path):
     # a run that would take minutes; interrupted once Hydra has started it (its .hydra folder is written)
     p = start(["steps=200000", "eval_every=100000", "replicas=2", f"cache_dir={tmp_path / 'cache'}"], tmp_path)

@@ -49,6 +49,7 @@ def test_a_sweep_that_declares_no_section_gets_the_generic_report_only(blowing_u
     assert not (blowing_up / "report_blowup.csv").exists() and not (blowing_up / "report_clipping.csv").exists()
 
 
+@pytest.mark.slow
 def test_the_sections_the_sweep_recorded_are_drawn_in_their_order(blowing_up):
     # what Hydra writes into a sweep dir: the composed config, report.sections included
     OmegaConf.save(composed("report.sections=[blowup,clipping]"), blowing_up / "multirun.yaml")

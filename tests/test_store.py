@@ -112,6 +112,7 @@ def test_an_entry_is_verified_before_it_is_unpickled(tmp_path, capsys):
     assert "holds a NoneType, not a training result" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_garbage_in_the_store_is_ignored(tmp_path, capsys):
     assert run(tmp_path, "a", "hidden=4") == [False]
     store = tmp_path / "cache"
