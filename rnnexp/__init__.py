@@ -10,13 +10,15 @@ checks it from the source, and that no import cycle exists):
                 sequences, evaluation sets, batches, accuracies, seed 001's metric, the causal
                 limits; ``adding``, ``copy`` (long-range dependencies).                  -> engine
 - ``config.py`` the typed schema, allowed values, ``net_spec`` (settings -> NetSpec).    -> engine, tasks
+  ``memory.py`` the peak memory a configuration needs, checked before any work.      -> config, engine, tasks
 - ``train.py``  the training loop: ``train(Config) -> Result`` (tables).                  -> config, engine, tasks
 - ``runs/``     one job (``job.run``), results on disk, the cache of finished trainings,
-                combining a sweep's runs, the sweep-end callback.                        -> train, config, engine, tasks
-                (``runs.callbacks`` alone also starts the report, when a sweep ends)
+                combining a sweep's runs, the sweep-end callback, one folder per command. -> train, config, engine, tasks
+                (``runs.callbacks`` alone also starts the report, when a sweep ends; ``config``
+                reads the report's section names from ``report/studies``, a plain registry)
 - ``report/``   report.md and figures of a sweep dir (``python -m rnnexp.report DIR``).  -> runs, config, engine, tasks
 - ``bench/``    the benchmark and its peers (``python -m rnnexp.bench``).                -> train, config, engine, tasks
-- ``cli.py``    checks every configuration of a command line before any job starts.     -> config
+- ``cli.py``    checks every configuration of a command line before any job starts.     -> config, memory
 - ``__main__.py`` the Hydra entry point; ``collect.py``: ``python -m rnnexp.collect DIR``. -> cli, runs, config
 
 Only the entry point and ``runs.job`` see a Hydra ``DictConfig``. The cache key's engine version

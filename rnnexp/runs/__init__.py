@@ -8,6 +8,8 @@
 - ``combine``: every run below a sweep dir into combined tables, and the overview of a sweep
   (``python -m rnnexp.collect DIR`` is its command).
 - ``callbacks``: the Hydra callback that combines the tables and builds the report when a sweep ends.
+- ``sweepdir``: one folder per command: reserves time-stamped run/sweep dirs before Hydra starts,
+  refuses a dir holding another command's jobs, and words the one line a Ctrl-C ends with.
 
 May import: ``rnnexp.config``, ``rnnexp.train`` (and through them the engine and tasks);
 ``callbacks`` also starts ``rnnexp.report``. Nothing below (engine, tasks, train, config) imports
