@@ -19,8 +19,8 @@ from .. import tasks  # the tasks' reference scores, computed from their definit
 from ..engine import activations  # outside the report: the engine's activations (their gamma, for the 1/gamma lines)
 from ..tasks.addition.metrics import (causal_bit_limits, causal_sum_limit, msb_bit_limits, msb_per_bit_limit,  # the
                                       msb_sum_limit)  # task's causal limits
-from .layout import (CLIP_COLOR, DIVERGED_HANDLE, DPI, NONFINITE_HANDLE, REF_COLOR, empty, figure, finish, fmt, lines,
-                     log_if_wide, log_scale, mark_diverged, overflowed, save, step_xlim, subset)
+from .layout import (CLIP_COLOR, DIVERGED_HANDLE, DPI, NONFINITE_HANDLE, REF_COLOR, empty, figure, filled, finish, fmt,
+                     lines, log_if_wide, log_scale, mark_diverged, overflowed, save, step_xlim, subset)
 
 GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
 GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gamma
@@ -63,11 +63,7 @@ def convergence(history, summary, metric, lay, path, title):
     h = history
     fig, axes = figure(lay, title)
     extra, diverged, bad = [], False, False
-    for ax, spec in axes:
-        sub = subset(h, spec)
-        if sub.empty:
-            empty(ax, "no run with this combination")
-            continue
+    for ax, spec, sub in filled(axes, h):
         bad |= lines(ax, sub, "step", metric, lay)
         diverged |= mark_diverged(ax, subset(summary, spec), lay)
         if metric in ("bit_acc", "sum_acc") and "order" in sub and (sub["order"] == "msb").any():
@@ -200,11 +196,7 @@ def positions(pos, lay, path, title):
     """Final accuracy at each bit position of the sum, with the msb limit per position."""
     fig, axes = figure(lay, title)
     extra = []
-    for ax, spec in axes:
-        sub = subset(pos, spec)
-        if sub.empty:
-            empty(ax, "no run with this combination")
-            continue
+    for ax, spec, sub in filled(axes, pos):
         lines(ax, sub, "bit", "bit_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
             msb = sub[sub["order"] == "msb"]
@@ -223,11 +215,7 @@ def lengths(lengths_df, lay, path, title):
     """Whole-sum accuracy of the final models at each length scored, with the msb limit per length."""
     fig, axes = figure(lay, title)
     extra, bad = [], False
-    for ax, spec in axes:
-        sub = subset(lengths_df, spec)
-        if sub.empty:
-            empty(ax, "no run with this combination")
-            continue
+    for ax, spec, sub in filled(axes, lengths_df):
         bad |= lines(ax, sub, "bits_scored", "sum_acc", lay, marker="o", markersize=3.5)
         if "order" in sub and (sub["order"] == "msb").any():
             msb = sub[sub["order"] == "msb"]
@@ -262,11 +250,7 @@ def gradient_profile(profile, lay, path, title):
     dash_styles = ["", (4, 2), (1, 1.5), (6, 2, 1, 2)]
     dashes = {st: dash_styles[i % len(dash_styles)] for i, st in enumerate(states)}
     bad = False
-    for ax, spec in axes:
-        sub = subset(p, spec, "_phase")
-        if sub.empty:
-            empty(ax, "no run with this combination")
-            continue
+    for ax, spec, sub in filled(axes, p, "_phase"):
         kw = dict(style="state", style_order=states, dashes=dashes) if len(states) > 1 else {}
         bad |= lines(ax, sub, "t", "grad_norm", lay, **kw)
         ax.set_xlabel("time step t (T = last step)")
@@ -286,11 +270,7 @@ def grad_norm(history, summary, lay, path, title):
     h = history
     fig, axes = figure(lay, title)
     extra, diverged, thresholds, fired, bad = [], False, False, False, False
-    for ax, spec in axes:
-        sub = subset(h, spec)
-        if sub.empty:
-            empty(ax, "no run with this combination")
-            continue
+    for ax, spec, sub in filled(axes, h):
         bad |= lines(ax, sub, "step", "grad_norm_max", lay)
         diverged |= mark_diverged(ax, subset(summary, spec), lay)
         if "clip" in sub:
@@ -325,11 +305,7 @@ def sigma_max(history, summary, lay, path, title):
     h = history
     fig, axes = figure(lay, title)
     extra, diverged, bad, gated = {}, False, False, False
-    for ax, spec in axes:
-        sub = subset(h, spec)
-        if sub.empty:
-            empty(ax, "no run with this combination")
-            continue
+    for ax, spec, sub in filled(axes, h):
         bad |= lines(ax, sub, "step", "sigma_max", lay)
         diverged |= mark_diverged(ax, subset(summary, spec), lay)
         plain = sub[~sub["model"].isin(GATED)] if "model" in sub else sub

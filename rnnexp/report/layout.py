@@ -158,6 +158,16 @@ def empty(ax, text):
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4", wrap=True)
 
 
+def filled(axes, df: pd.DataFrame, extra_col: str | None = None):
+    """``(ax, spec, rows)`` for every panel that has rows of ``df``; an empty panel says so instead."""
+    for ax, spec in axes:
+        sub = subset(df, spec, extra_col)
+        if sub.empty:
+            empty(ax, "no run with this combination")
+            continue
+        yield ax, spec, sub
+
+
 def hue_handles(lay: Layout) -> list[Line2D]:
     if not lay.hue:
         return []

@@ -22,11 +22,7 @@ def exact_by_length(lengths, lay: layout.Layout, path: Path, title: str):
     """Fraction of replicas exactly at 100 % whole-sum accuracy at each length scored (the report's layout)."""
     df = lay.label(lengths).assign(_exact=lambda d: (d["sum_acc"] >= 1.0).astype(float))
     fig, axes = layout.figure(lay, title)
-    for ax, spec in axes:
-        sub = layout.subset(df, spec)
-        if sub.empty:
-            layout.empty(ax, "no run with this combination")
-            continue
+    for ax, _, sub in layout.filled(axes, df):
         layout.lines(ax, sub, "bits_scored", "_exact", lay, marker="o", markersize=3.5)
         ax.set_ylim(-0.04, 1.04)
         ax.set_xlabel("length of the sum (bits, log scale)")

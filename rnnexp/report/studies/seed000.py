@@ -74,12 +74,8 @@ def _blowup_figure(summary, history, lay, path: Path, sub: str) -> None:
     quantities = [("σ_max(Whh)", "sigma_max"), ("gradient norm", "grad_norm_max")]
     h, s = lay.label(history), lay.label(summary)
     fig, axes = layout.figure(lay, f"Weights and gradients over training\n{sub}", extra=quantities, sharey="row")
-    for ax, spec in axes:
+    for ax, spec, d in layout.filled(axes, h):
         col = spec[3]
-        d = layout.subset(h, spec)
-        if d.empty:
-            layout.empty(ax, "no run with this combination")
-            continue
         for (_, _, hue), r in d.groupby(["job", "replica", "_hue"]):
             v = r[col].astype(float).where(~layout.overflowed(r[col]))
             ax.plot(r["step"], v, color=lay.palette[hue], lw=0.8, alpha=0.6)
