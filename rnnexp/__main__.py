@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from . import cli, config  # noqa: E402
-from .runs import combine, job, results, sweepdir  # noqa: E402
+from .runs import combine, job, results, sweepdir, workers  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path=str(config.conf_dir()), config_name="config")
@@ -62,6 +62,7 @@ def main() -> None:
             sys.exit(2)
         if plan is not None:
             sys.argv = [sys.argv[0], *plan.argv]  # the reserved dir, named for Hydra
+        workers.use()  # a sweep's workers leave Ctrl-C to this process
         app()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the line short

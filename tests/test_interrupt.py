@@ -197,3 +197,24 @@ def test_ctrl_c_ends_a_single_run_with_one_line(tmp_path):
     assert out == (f"rnnexp: interrupted: the run did not finish; run it again with: python -m rnnexp steps=200000 "
                    f"eval_every=100000 replicas=2 cache_dir={tmp_path / 'cache'} hydra.run.dir={run_dir}\n")
     assert not (tmp_path / run_dir / "run.json").exists()
+
+
+def test_a_sweeps_workers_leave_ctrl_c_to_the_launcher():
+    # what Hydra's joblib launcher asks for (backend="loky"), once `python -m rnnexp` has called workers.use()
+    import joblib
+    from joblib._parallel_backends import LokyBackend
+
+    from rnnexp.runs import workers
+
+    def in_worker():  # two workers (one would run in this process)
+        return joblib.Parallel(n_jobs=2, backend="loky")(joblib.delayed(signal.getsignal)(signal.SIGINT) for _ in range(4))
+
+    try:
+        assert in_worker() == [signal.default_int_handler] * 4  # loky as joblib has it: a Ctrl-C hits the workers
+        workers.use()
+        assert in_worker() == [signal.SIG_IGN] * 4
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the launcher still answers it
+    finally:
+        joblib.register_parallel_backend("loky", LokyBackend)
+        from joblib.externals.loky import get_reusable_executor
+        get_reusable_executor().shutdown(wait=True)

@@ -10,6 +10,7 @@
 - ``callbacks``: the Hydra callback that combines the tables and builds the report when a sweep ends.
 - ``sweepdir``: one folder per command: reserves time-stamped run/sweep dirs before Hydra starts,
   refuses a dir holding another command's jobs, and words the one line a Ctrl-C ends with.
+- ``workers``: a local sweep's worker processes ignore Ctrl-C; the launcher answers it alone.
 
 May import: ``rnnexp.config``, ``rnnexp.train`` (and through them the engine and tasks);
 ``callbacks`` also starts ``rnnexp.report``. Nothing below (engine, tasks, train, config) imports
