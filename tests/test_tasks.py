@@ -90,19 +90,22 @@ def test_adding_references_are_exact():
     assert abs(ev["loss"][0] - 1 / 6) < 0.02
 
 
-def test_copy_references_are_exact():
+@pytest.mark.parametrize("K", [10, 3])
+def test_copy_references_are_exact(K):
     Tb = 7
-    task = copy.Copy(Tb)
+    task = copy.Copy(Tb, symbols=K)
     x, y, _ = task.eval_set()
     n = x.shape[0]
-    assert n == Tb + 20
+    assert n == Tb + 2 * K
+    assert (y[:n - K] == copy.BLANK).all() and (y[n - K:] >= 1).all() and (x[:K, :, 1:9].sum(-1) == 1).all()
+    assert (x[n - K - 1].argmax(-1) == copy.DELIMITER).all()
     # the memoryless strategy: blank with certainty, then uniform over the 8 categories
     p = np.zeros((n, copy.CLASSES))
-    p[: n - 10, copy.BLANK] = 1.0
-    p[n - 10:, 1:9] = 1 / 8
+    p[: n - K, copy.BLANK] = 1.0
+    p[n - K:, 1:9] = 1 / 8
     ce = -np.log(p[np.arange(n)[:, None], y.astype(int)]).mean()
     assert task.references()["memoryless"]["eval_loss"] == pytest.approx(ce, rel=1e-12)
-    assert task.references()["memoryless"]["eval_loss"] == pytest.approx(10 * math.log(8) / (Tb + 20))
+    assert task.references()["memoryless"]["eval_loss"] == pytest.approx(K * math.log(8) / (Tb + 2 * K))
 
 
 @pytest.mark.parametrize("bits,delay", [(3, 0), (4, 1), (5, 2), (5, 4), (6, 3)])
