@@ -92,17 +92,17 @@ def test_models_preset(tmp_path):
 
 
 def test_memory_preset(tmp_path):
-    sweep = run_preset(tmp_path, "memory", "arm=memory_irnn,memory_gru", "span=adding_20,adding_10,addition_msb_6,"
+    sweep = run_preset(tmp_path, "memory", "arm=memory_irnn,memory_gru", "span=adding_25,adding_12,addition_msb_6,"
                        "addition_msb_12", "steps=20", "eval_every=10", "replicas=2", "hidden=4")
     s = read(sweep, "summary").drop_duplicates("job")
     arms = {(r["model"], r["activation"], r["init"], r["clip"]): r["clip.threshold"] for _, r in s.iterrows()}
     assert arms == {("rnn", "relu", "identity", "norm"): 1.0, ("gru", "tanh", "xavier", "none"): 1.0}
     points = set(zip(s["task"], s["task.length"].fillna(0), s["task.delay"].fillna(0), s["bits"], s["order"]))
-    assert points == {("adding", 20, 0, 8, "lsb"), ("adding", 10, 0, 8, "lsb"),
+    assert points == {("adding", 25, 0, 8, "lsb"), ("adding", 12, 0, 8, "lsb"),
                       ("addition", 0, 6, 4, "msb"), ("addition", 0, 12, 4, "msb")}
     assert study_sections(sweep) == ["Where each model stops learning long dependencies"]  # as declared
     r = pd.read_csv(sweep / "memory_rates.csv")
-    assert set(r["variant"]) == {"IRNN + clip norm 1", "gru"} and set(r["length"]) == {6, 10, 12, 20}
+    assert set(r["variant"]) == {"IRNN + clip norm 1", "gru"} and set(r["length"]) == {6, 12, 25}
     assert (r["n"] == 2).all()
     md = (sweep / "report.md").read_text()
     for fig in ("memory_success", "memory_gradients"):
