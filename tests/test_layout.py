@@ -44,6 +44,8 @@ def room(module: str) -> str:
         return "entry"
     if top == "memory":  # the settings' memory limits: a check beside config's, before any work
         return "config"
+    if top in ("helptext", "completion"):  # the command line's --help and shell completion
+        return "cli"
     return top
 
 
