@@ -29,6 +29,7 @@ ROOMS = {
     "bench": {"train", "config", "engine", "tasks"},
     "cli": {"config", "engine", "tasks"},
     "entry": {"cli", "runs", "config", "train", "engine", "tasks"},  # __main__, collect
+    "api": {"report", "runs", "train", "config", "engine", "tasks"},  # the Python API: no command line
 }
 # what reaches across: the sweep-end callback combines the tables (runs) and then starts the report,
 # lazily (the report never imports it back); config reads the report's section names to check them
