@@ -1,6 +1,6 @@
 """rnnexp from Python, without the command line: does bit order matter? (the example sweep's question)
 
-    python examples/notebook_api.py                  # trains 2 configurations x 10 replicas (~5 s)
+    python examples/notebook_api.py                  # trains 2 configurations x 10 replicas, shows the figure
     python examples/notebook_api.py --out order.png  # the figure into a file instead of a window
 
 In a notebook, run the body of ``main`` cell by cell: the figures draw into the notebook's Axes.
