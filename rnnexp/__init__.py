@@ -56,6 +56,10 @@ _API = {"configure": ("api", "configure"), "run": ("api", "run"), "Config": ("co
 __all__ = ["configure", "run", "Config", "ConfigError", "draw", "__version__"]
 
 
+def __dir__():
+    return sorted([*globals(), *_API])
+
+
 def __getattr__(name):
     if name not in _API:
         raise AttributeError(f"module 'rnnexp' has no attribute {name!r}")
