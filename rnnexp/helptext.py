@@ -17,6 +17,8 @@ import textwrap
 from pathlib import Path
 from typing import Any, Optional
 
+from omegaconf import OmegaConf
+
 from . import config, tasks
 from .engine import models
 
@@ -228,8 +230,6 @@ def help_resolver(*, _root_) -> str:
     """``${rnnexp_settings:}`` in the help template (conf/hydra/help/rnnexp.yaml): the settings of the
     composed config, so ``--help model=lstm`` shows the lstm's values. ``$`` is doubled: Hydra runs
     the template through ``string.Template``."""
-    from omegaconf import OmegaConf
-
     tree = OmegaConf.to_container(_root_, resolve=False)
     tree.pop("hydra", None)
     return text(_flat(tree)).replace("$", "$$")
@@ -245,8 +245,6 @@ def readme_settings(readme: Path) -> str:
 
 def register() -> None:
     """Make ``${rnnexp_settings:}`` available to the help template (once per process)."""
-    from omegaconf import OmegaConf
-
     if not OmegaConf.has_resolver("rnnexp_settings"):
         OmegaConf.register_new_resolver("rnnexp_settings", help_resolver)
 
