@@ -133,13 +133,30 @@ def test_the_wilson_interval():
     assert rnnexp.draw.wilson(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
 
 
-def test_the_example_runs(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "order.png"
-    monkeypatch.setattr(sys, "argv", ["notebook_api.py", "--steps", "8", "--replicas", "2", "--out", str(out)])
+def example(monkeypatch, *args):
+    """``python examples/notebook_api.py --steps 8 --replicas 2 ARGS``, in this process."""
+    monkeypatch.setattr(sys, "argv", ["notebook_api.py", "--steps", "8", "--replicas", "2", *args])
     runpy.run_path(str(ROOT / "examples" / "notebook_api.py"), run_name="__main__")
-    assert out.stat().st_size > 10_000
-    printed = capsys.readouterr().out
-    assert "lsb" in printed and "msb" in printed and f"figure: {out}" in printed
+
+
+def test_the_example_runs(monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    example(monkeypatch)
+    assert "lsb" in capsys.readouterr().out
+    (fig,) = shown
+    assert [ax.get_xlabel() for ax in fig.axes] == ["training step", "order", "time step t (T = last step)"]
+    assert all(ax.has_data() for ax in fig.axes)
+    plt.close(fig)
+
+
+@pytest.mark.slow
+def test_the_example_writes_its_figure(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "order.png"
+    example(monkeypatch, "--out", str(out))
+    assert out.stat().st_size > 10_000 and f"figure: {out}" in capsys.readouterr().out
 
 
 def test_importing_the_package_loads_no_library():
