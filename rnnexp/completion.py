@@ -6,7 +6,7 @@ it here (``query``). Hydra completes config groups (``clip=`` -> ``clip=none``, 
 and setting names from the composed config, but a plain value only with its current value, and an
 ``Enum``-typed one as ``Act.tanh`` (hydra/plugins/completion_plugin.py, ``_get_matches``): so the
 schema keeps plain strings and the choices come from the checks' own rules (``helptext.choices``).
-Two more fixes to Hydra's answer: the internal ``arm`` group (the studies' bundles) is not offered,
+Two more fixes to Hydra's answer: the internal groups (``arm``, ``span``: the studies' bundles) are not offered,
 and presets are offered as ``+experiment=NAME`` (the only way they can be given).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Optional
 
 from . import config, helptext
 
-HIDDEN_GROUPS = ("arm",)  # bundles of settings the study presets sweep over: not for users
+HIDDEN_GROUPS = ("arm", "span")  # bundles of settings the study presets sweep over: not for users
 ADDED_GROUPS = ("experiment",)  # not in the defaults list: given as +experiment=NAME
 
 # the program at the start of the line: rnnexp, path/to/rnnexp, python[3] -m rnnexp
