@@ -29,7 +29,8 @@ MEANINGS: dict[str, Any] = {
     "task.delay": {"addition": "the sum bit of input position k is expected `task.delay` steps after that "
                                "position is read (inputs padded at the end)"},
     "task.length": {"adding": "T, steps per sequence",
-                    "copy": "T: the symbols are recalled T + 10 steps after they are read (T + 20 steps)"},
+                    "copy": "T: a symbol is recalled T + K steps after it is read, K the symbols to copy "
+                            "(10): T + 2K steps"},
     "model": "sequence model (group, `conf/model/`; see [Models](#models))",
     "model.layers": "stacked recurrent layers; layer l > 1 reads layer l-1's states",
     "model.merge": {"birnn": "how the two directions' states combine per step"},
