@@ -18,8 +18,12 @@ checks it from the source, and that no import cycle exists):
                 reads the report's section names from ``report/studies``, a plain registry)
 - ``report/``   report.md and figures of a sweep dir (``python -m rnnexp.report DIR``).  -> runs, config, engine, tasks
 - ``bench/``    the benchmark and its peers (``python -m rnnexp.bench``).                -> train, config, engine, tasks
+- ``api.py``    the path without the command line: ``configure``, ``run``, tables with their settings;
+                ``report/draw.py`` draws the report's figures into a given Axes.  -> report, runs, train, config
 - ``cli.py``    checks every configuration of a command line before any job starts.     -> config, memory
-- ``__main__.py`` the Hydra entry point; ``collect.py``: ``python -m rnnexp.collect DIR``. -> cli, runs, config
+- ``__main__.py`` the Hydra entry point (the ``rnnexp`` command); ``collect.py``: ``python -m rnnexp.collect DIR``.
+                ``helptext.py``: every setting's meaning (--help, the README's table); ``completion.py``:
+                the shell's <TAB>.                                                  -> cli, runs, config
 
 Only the entry point and ``runs.job`` see a Hydra ``DictConfig``. The cache key's engine version
 (``runs.cache.engine_version``) hashes exactly the modules that compute results: ``engine/``,
@@ -40,3 +44,27 @@ A setting from the command line to the array it shapes (three modules at most):
 """
 
 __version__ = "0.1.0"
+
+# The Python API (README: Python API), loaded on first use: ``import rnnexp`` stays light for the
+# workers and the command line.
+#   cfg = rnnexp.configure(hidden=8, clip="norm", **{"clip.threshold": 0.5})   # checked like the CLI
+#   res = rnnexp.run(cfg)                  # tables with the settings as columns
+#   rnnexp.draw.learning_curve(res.history, "sum_acc", ax=ax)
+# (``rnnexp.train`` is the training loop's module: ``rnnexp.train.train(cfg)``, tables without settings.)
+_API = {"configure": ("api", "configure"), "run": ("api", "run"), "Config": ("config", "Config"),
+        "ConfigError": ("config", "ConfigError"), "draw": ("report.draw", None)}
+__all__ = ["configure", "run", "Config", "ConfigError", "draw", "__version__"]
+
+
+def __dir__():
+    return sorted([*globals(), *_API])
+
+
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module 'rnnexp' has no attribute {name!r}")
+    import importlib
+
+    module, attr = _API[name]
+    mod = importlib.import_module(f"{__name__}.{module}")
+    return mod if attr is None else getattr(mod, attr)

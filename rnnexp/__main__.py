@@ -1,4 +1,5 @@
-"""The Hydra entry point: ``python -m rnnexp [-m] [key=value ...]``. Config in, ``runs.job.run`` out."""
+"""The Hydra entry point: ``rnnexp [-m] [key=value ...]`` (the console script; ``python -m rnnexp``
+is the same). Config in, ``runs.job.run`` out."""
 from __future__ import annotations
 
 import shlex
@@ -14,15 +15,18 @@ def _interrupted_early(*_) -> None:
 
 # Ctrl-C while the libraries load: one line, not an import traceback (an ignored SIGINT stays
 # ignored: a shell starts background commands so)
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+if (__name__ == "__main__" or sys.argv[0].endswith("rnnexp")) and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
     signal.signal(signal.SIGINT, _interrupted_early)
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from . import cli, config  # noqa: E402
+from . import cli, completion, config, helptext  # noqa: E402
 from .runs import combine, job, results, sweepdir, workers  # noqa: E402
+
+
+helptext.register()  # ${rnnexp_settings:} in the help template (conf/hydra/help/rnnexp.yaml)
 
 
 @hydra.main(version_base="1.3", config_path=str(config.conf_dir()), config_name="config")
@@ -53,6 +57,13 @@ def main() -> None:
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     argv, plan = sys.argv[1:], None
+    # Hydra names the program after argv[0] where it says how to install completion: `python -m
+    # rnnexp` gives .../rnnexp/__main__.py, which cannot run as a file (relative imports): name the
+    # console script instead
+    sys.argv[0] = "rnnexp" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
+    answered = completion.answer(argv)  # <TAB>: bash asks `rnnexp -sc query=bash`
+    if answered is not None:
+        sys.exit(answered)
     try:
         cli.run_precheck(argv)
         try:

@@ -23,7 +23,8 @@ def test_quick_benchmark_has_every_section_and_target(tmp_path):
     assert cli.main(["--quick", "--out", str(quick_run)]) == 0
     targets = pd.read_csv(quick_run / "targets.csv")
     assert targets["target"].tolist() == TARGETS
-    assert set(targets["met"]) <= {"yes", "no"}
+    assert set(targets["met"]) <= {"yes", "no", "n/a"}
+    assert ((targets["met"] == "n/a") == ~np.isfinite(targets["value"])).all()  # not measured: not "no"
     assert targets["goal"].str.match(r"^(>=|<=) [0-9.]+$").all()
     for name in sections.SECTIONS:
         assert len(pd.read_csv(quick_run / f"{name}.csv")) > 0, name
@@ -63,3 +64,11 @@ def test_rnnexp_step_timer_trains():
     cfg = config.Config(replicas=2, steps=50)
     run = measure.step_timer(cfg)
     assert run(3) > 0
+
+
+def test_a_target_that_was_not_measured_is_n_a_not_unmet():
+    """``--quick`` cannot measure target 1 (the loop does not solve in seconds), nor target 2
+    without torch: "n/a", where "no" said the goal was missed."""
+    assert measure._target("2 step vs PyTorch", "x", np.nan, ">= 3")["met"] == "n/a"
+    assert measure._target("3 replicas", "x", 4.0, "<= 3")["met"] == "no"
+    assert measure._target("3 replicas", "x", 2.0, "<= 3")["met"] == "yes"

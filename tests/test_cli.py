@@ -407,16 +407,7 @@ def test_example_sweep_exactly_as_the_readme_says(tmp_path):
     assert s.loc[s.order == "msb", "bit_acc"].max() <= limit + 1e-12
 
 
-def test_help_lists_groups_and_settings(monkeypatch, capsys):
-    from rnnexp import __main__ as entry  # python -m rnnexp --help, in-process
-
-    monkeypatch.setattr(sys, "argv", ["rnnexp", "--help"])
-    with pytest.raises(SystemExit) as e:
-        entry.main()
-    assert e.value.code == 0
-    out = capsys.readouterr().out
-    for word in ("clip: none, norm, value", "optimizer: adam, sgd", "init:", "model: birnn, gru, lstm, rnn", "hidden: 16", "order: lsb"):
-        assert word in out
+# --help: tests/test_help.py (every setting with its meaning and allowed values, the presets)
 
 
 def test_collect_command_reports_missing_runs(tmp_path):

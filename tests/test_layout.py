@@ -29,6 +29,7 @@ ROOMS = {
     "bench": {"train", "config", "engine", "tasks"},
     "cli": {"config", "engine", "tasks"},
     "entry": {"cli", "runs", "config", "train", "engine", "tasks"},  # __main__, collect
+    "api": {"report", "runs", "train", "config", "engine", "tasks"},  # the Python API: no command line
 }
 # what reaches across: the sweep-end callback combines the tables (runs) and then starts the report,
 # lazily (the report never imports it back); config reads the report's section names to check them
@@ -44,6 +45,8 @@ def room(module: str) -> str:
         return "entry"
     if top == "memory":  # the settings' memory limits: a check beside config's, before any work
         return "config"
+    if top in ("helptext", "completion"):  # the command line's --help and shell completion
+        return "cli"
     return top
 
 

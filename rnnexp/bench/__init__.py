@@ -6,8 +6,9 @@ comparison is timed side by side in the same run, interleaved in a rotating orde
 and warm-up hit every variant alike), and reported as the median over repeats of the per-repeat
 ratio. The run prints one table per section and a ``targets`` table (every ratio with its goal),
 and writes them as CSV and markdown, with a description of the machine, into ``--out``
-(default ``runs/bench/<date>_<time>``). ``--quick`` shrinks every section to a smoke test of a few
-seconds: its numbers are not the targets' measurements.
+(default ``runs/bench/<date>_<time>``). ``--quick`` shrinks every section to a smoke test (seconds
+each; the two end-to-end commands take most of its ~30 s of CPU): its numbers are not the targets'
+measurements, and a target it cannot measure is ``n/a``.
 
 BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``
 are set (as in sweep workers, where the joblib launcher sets them to 1; PyTorch is set to one

@@ -30,7 +30,7 @@ def _markdown(df: pd.DataFrame) -> str:
 def _arguments(argv):
     ap = argparse.ArgumentParser(prog="python -m rnnexp.bench", description=DOC.splitlines()[0])
     ap.add_argument("sections", nargs="*", default=[], help=f"sections to run (default: all): {', '.join(SECTIONS)}")
-    ap.add_argument("--quick", action="store_true", help="a smoke test of every section in seconds (not the targets' numbers)")
+    ap.add_argument("--quick", action="store_true", help="a smoke test of every section, not the targets' numbers (~30 s of CPU; n/a: not measured)")
     ap.add_argument("--out", default=None, help="folder for the CSV and markdown tables (default runs/bench/<date>_<time>)")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per variant, medians over them (default 7; quick 2)")
     ap.add_argument("--steps", type=int, default=None, help="training steps per timed repeat (default 40; quick 4)")

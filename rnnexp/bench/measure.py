@@ -72,7 +72,7 @@ def _target(target: str, what: str, value: float, goal: str, note: str = "", uni
     op, limit = goal.split()
     met = bool(np.isfinite(value) and (value >= float(limit) if op == ">=" else value <= float(limit)))
     return {"target": target, "measured": what, "value": value, "unit": unit, "goal": goal,
-            "met": "yes" if met else "no", "note": note}
+            "met": ("yes" if met else "no") if np.isfinite(value) else "n/a", "note": note}  # n/a: not measured
 
 
 def _step_and_eval_seconds(cfg: config.Config, repeats: int = 3) -> tuple[float, float]:
