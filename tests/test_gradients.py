@@ -84,6 +84,18 @@ def test_norm_clipping_rescales_only_replicas_above_threshold():
     np.testing.assert_allclose(gradients.global_norm(g), [1.0, 0.5])
 
 
+def test_norm_clipping_of_a_gradient_whose_squares_overflow_scales_it_to_the_threshold():
+    # (3e200, 4e200): its squares overflow; its norm, 5e200, does not. It used to be inf and the update 0.
+    g = {"W": np.array([[[3e200, 4e200]], [[0.3, 0.4]], [[np.nan, 1.0]]]), "b": np.array([[[1e200]], [[0.0]], [[0.0]]])}
+    norm = gradients.global_norm(g)
+    np.testing.assert_allclose(norm[:2], [np.sqrt(26) * 1e200, 0.5], rtol=1e-14)
+    assert np.isnan(norm[2])  # a NaN gradient stays visible (that replica diverges)
+    fired = gradients.clip(g, "norm", 1.0, norm)
+    assert fired.tolist() == [True, False, False]
+    np.testing.assert_allclose(g["W"][0, 0], np.array([3, 4]) / np.sqrt(26), rtol=1e-14)
+    np.testing.assert_allclose(gradients.global_norm(g)[:2], [1.0, 0.5], rtol=1e-14)
+
+
 def test_value_clipping_clamps_elements():
     g = {"W": np.array([[[3.0, -0.5]], [[0.3, 0.4]]])}
     fired = gradients.clip(g, "value", 1.0, gradients.global_norm(g))

@@ -16,9 +16,22 @@ def param_norms(grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def global_norm(grads: dict[str, np.ndarray]) -> np.ndarray:
-    """L2 norm over all parameters, per replica: ``(R,)``."""
+    """L2 norm over all parameters, per replica: ``(R,)``.
+
+    Finite gradients always have a finite norm (up to float max): where the sum of squares
+    overflows (an entry above ~1e154), the norm is taken again of the gradient divided by its
+    largest entry, so that norm clipping scales it to the threshold instead of multiplying it by
+    threshold / inf = 0. A NaN or inf entry gives a NaN or inf norm (the replica diverges).
+    """
     flat = np.concatenate([g.reshape(g.shape[0], -1) for g in grads.values()], axis=1)  # (R, P)
-    return np.sqrt(np.einsum("rp,rp->r", flat, flat))
+    with np.errstate(over="ignore"):
+        norm = np.sqrt(np.einsum("rp,rp->r", flat, flat))
+    over = np.isinf(norm) & np.isfinite(flat).all(axis=1)
+    if over.any():
+        big = np.abs(flat[over]).max(axis=1, keepdims=True)
+        scaled = flat[over] / big
+        norm[over] = big[:, 0] * np.sqrt(np.einsum("rp,rp->r", scaled, scaled))
+    return norm
 
 
 def clip(grads: dict[str, np.ndarray], kind: str, threshold: float, norm: np.ndarray) -> np.ndarray:
