@@ -37,9 +37,9 @@ from tqdm import tqdm
 
 from .. import train
 from . import results
+from .combine import PARTIAL
 
 STATUS = ".rnnexp-progress.json"
-PARTIAL = "history.partial.csv"
 log = logging.getLogger(__name__)
 
 
@@ -66,6 +66,8 @@ class Watch(train.Observer):
     """One job's progress: display (``display``: ``run``, ``sweep`` or ``none``), status file, partial
     history and log."""
 
+    redraw = 0.1  # seconds between redraws of the bar at most (tqdm's mininterval)
+
     def __init__(self, out_dir, columns: dict, display: str = "none", seconds: float = 30.0, stream=None):
         self.dir, self.columns, self.seconds = Path(out_dir), columns, seconds
         self.stream = stream or sys.stderr
@@ -89,7 +91,7 @@ class Watch(train.Observer):
         self.status("running")
         if self.display == "run" and interactive(self.stream):
             self.bar = tqdm(total=steps, initial=step, unit="step", file=self.stream, leave=False,
-                            dynamic_ncols=True, smoothing=0.1)
+                            dynamic_ncols=True, smoothing=0.1, mininterval=self.redraw)
 
     def evaluated(self, step, rows):
         partial = self.dir / PARTIAL
@@ -212,7 +214,7 @@ def describe(c: dict, total: int | None, elapsed: float) -> tuple[str, float | N
     if total and work > 0:
         left = max(0.0, total - finished - c["fraction"]) * elapsed / work
     of = f"/{total}" if total else ""
-    text = (f"{finished}{of} jobs finished ({c['done']} trained, {c['cached']} cached, {c['failed']} failed), "
+    text = (f"{finished}{of} jobs done ({c['done']} trained, {c['cached']} cached, {c['failed']} failed), "
             f"{c['running']} running, " + (f"{tqdm.format_interval(left)} left" if left is not None else "time left ?"))
     return text, left
 
@@ -230,8 +232,8 @@ class SweepLine:
         self.lock = threading.Lock()
         self.bar = None
         if interactive(self.stream):
-            self.bar = tqdm(total=total, desc="sweep", file=self.stream, leave=False, dynamic_ncols=True,
-                            bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}" if total else "{desc}: {postfix}")
+            self.bar = tqdm(total=total, file=self.stream, leave=False, dynamic_ncols=True,
+                            bar_format="sweep {percentage:3.0f}%|{bar:16}| {desc}" if total else "sweep: {desc}")
         self.thread = threading.Thread(target=self.run, name="rnnexp-sweep-progress", daemon=True)
         self.thread.start()
 
@@ -246,7 +248,7 @@ class SweepLine:
                     return
                 if self.bar is not None:
                     self.bar.n = c["done"] + c["cached"] + c["failed"] + c["fraction"]
-                    self.bar.set_postfix_str(text, refresh=False)
+                    self.bar.set_description_str(text, refresh=False)
                     self.bar.refresh()
                 elif self.seconds > 0 and now - last_line >= self.seconds:
                     last_line = now
