@@ -135,9 +135,9 @@ def test_the_sweep_line_counts_jobs_from_their_folders(tmp_path):
 @pytest.mark.slow
 def test_progress_lines_on_stderr_of_a_run_and_a_sweep_leave_stdout_as_it_was(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    common = ["steps=4000", "eval_every=1000", "replicas=2", "hidden=4", "progress_seconds=0.5",
-              f"cache_dir={tmp_path / 'cache'}"]
-    r = subprocess.run([sys.executable, "-m", "rnnexp", *common, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path,
+    common = ["steps=4000", "eval_every=1000", "replicas=2", "progress_seconds=0.5", f"cache_dir={tmp_path / 'cache'}"]
+    r = subprocess.run([sys.executable, "-m", "rnnexp", *common, "hidden=4", f"hydra.run.dir={tmp_path / 'run'}"],
+                       cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
@@ -146,8 +146,8 @@ def test_progress_lines_on_stderr_of_a_run_and_a_sweep_leave_stdout_as_it_was(tm
     log = (tmp_path / "run" / "__main__.log").read_text()
     assert "step 4000/4000: eval_loss" in log and "done: solved" in log
 
-    r = subprocess.run([sys.executable, "-m", "rnnexp", "-m", "hidden=4,5", *common[:-2], "progress_seconds=0.5",
-                        f"cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path,
+    r = subprocess.run([sys.executable, "-m", "rnnexp", "-m", "hidden=4,5", *common, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                       cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     sweep_lines = [l for l in r.stderr.splitlines() if l.startswith("rnnexp: sweep: ")]
