@@ -121,6 +121,7 @@ def train(cfg: config.Config, replica_ids=None, observer: Observer | None = None
     win_loss, win_clip, win_gmax, win_n = np.zeros(R), np.zeros(R), np.zeros(R), 0
     hist, prof, train_cols = [], [], []
     evaluation = None
+
     start, s = 0, 0
     if resume is not None:
         if not np.array_equal(resume.replicas, ids) or not 0 < resume.step <= steps:
