@@ -13,7 +13,8 @@ checks it from the source, and that no import cycle exists):
   ``memory.py`` the peak memory a configuration needs, checked before any work.      -> config, engine, tasks
 - ``train.py``  the training loop: ``train(Config) -> Result`` (tables).                  -> config, engine, tasks
 - ``runs/``     one job (``job.run``), results on disk, the cache of finished trainings,
-                combining a sweep's runs, the sweep-end callback, one folder per command. -> train, config, engine, tasks
+                combining a sweep's runs, the sweep-end callback, one folder per command,
+                progress and checkpoints (resuming a killed training).  -> train, config, engine, tasks
                 (``runs.callbacks`` alone also starts the report, when a sweep ends; ``config``
                 reads the report's section names from ``report/studies``, a plain registry)
 - ``report/``   report.md and figures of a sweep dir (``python -m rnnexp.report DIR``).  -> runs, config, engine, tasks

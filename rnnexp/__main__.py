@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from . import cli, completion, config, helptext  # noqa: E402
-from .runs import combine, job, results, sweepdir, workers  # noqa: E402
+from .runs import combine, job, progress, results, sweepdir, workers  # noqa: E402
 
 
 helptext.register()  # ${rnnexp_settings:} in the help template (conf/hydra/help/rnnexp.yaml)
@@ -32,8 +32,9 @@ helptext.register()  # ${rnnexp_settings:} in the help template (conf/hydra/help
 @hydra.main(version_base="1.3", config_path=str(config.conf_dir()), config_name="config")
 def app(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
-    try:
-        result = job.run(cfg, hc.runtime.output_dir, base_dir=hc.runtime.cwd)  # cache_dir: from the launch dir
+    multirun = hc.mode.name == "MULTIRUN"
+    try:  # cache_dir: from the launch dir; a sweep's jobs show no bar (the launcher shows the sweep's line)
+        result = job.run(cfg, hc.runtime.output_dir, base_dir=hc.runtime.cwd, display="sweep" if multirun else "run")
     except results.DifferentRun as e:  # another command's finished run is in this job's folder: kept
         raise sweepdir.Refused(f"rnnexp: error: {e}") from None
     s = result.summary
@@ -45,8 +46,8 @@ def app(cfg: DictConfig) -> None:
     if "bit_acc" not in s.columns:  # another task than addition: its loss too (adding: the MSE)
         measures = f"eval loss {s['eval_loss'].mean():.4g}, " + measures
     line = f"solved {solved}/{len(s)} replicas, {measures}diverged {int(s['diverged'].sum())}, {took}"
-    if hc.mode.name == "MULTIRUN":
-        print(f"[job {hc.job.num}] {' '.join(hc.overrides.task)}: {line}", flush=True)  # workers: a pipe buffers
+    if multirun:  # workers: a pipe buffers; on a terminal, the sweep's live line is erased first
+        print(f"{progress.clear_line()}[job {hc.job.num}] {' '.join(hc.overrides.task)}: {line}", flush=True)
     else:
         print(combine.format_overview(s, keys=[]))
         print(f"rnnexp: {line}\nresults: {hc.runtime.output_dir}")
@@ -77,6 +78,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the line short
+        progress.stop_all()  # a sweep's live line ends (is erased) before the one line
         print(sweepdir.interrupted(plan, argv), file=sys.stderr, flush=True)
         sys.exit(130)
 

@@ -94,6 +94,8 @@ class Config:
     eval_every: int = 100  # evaluate every this many steps (and at the end)
     cache: bool = True  # reuse a finished training of the same settings and code; false: train again
     cache_dir: str = "runs/.cache"  # where finished trainings are stored (relative: to the launch dir)
+    checkpoint_seconds: float = 60.0  # save a training's state at most this often, to resume it (0: every step)
+    progress_seconds: float = 30.0  # output that is no terminal: a progress line this often (0: none)
     eval_bits: List[int] = field(default_factory=list)  # also score the final model at these lengths
     report: ReportConf = field(default_factory=ReportConf)  # how the sweep's report looks: not part of a result
 
@@ -192,11 +194,13 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval_bits": (lambda v: all(2 <= b <= 256 for b in v), "a list of integers from 2 to 256, e.g. [16,32,64]"),
     "cache": (lambda v: isinstance(v, bool), "true or false"),
     "cache_dir": (lambda v: isinstance(v, str) and v.strip() != "", "a folder path"),
+    "checkpoint_seconds": (lambda v: 0 <= v < float("inf"), "a number of seconds >= 0 (0: after every step)"),
+    "progress_seconds": (lambda v: 0 <= v < float("inf"), "a number of seconds >= 0 (0: no progress lines)"),
     "report.sections": (lambda v: all(s in studies.SECTIONS for s in v), "a list of: " + ", ".join(studies.names())),
 }
 
 # settings that say how to run, not what to train: neither in the result tables nor in the cache key
-RUNTIME = ("cache", "cache_dir", "report")
+RUNTIME = ("cache", "cache_dir", "report", "checkpoint_seconds", "progress_seconds")
 
 # a group's "name" field is set by choosing the group option: clip=norm, not clip.name=norm
 OVERRIDE_NAME = {"task.name": "task", "model.name": "model", "init.name": "init", "clip.name": "clip", "optimizer.name": "optimizer"}

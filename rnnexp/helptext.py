@@ -70,6 +70,11 @@ MEANINGS: dict[str, Any] = {
              "extending a sweep](#re-running-resuming-and-extending-a-sweep)); `false`: train again and replace "
              "the stored result",
     "cache_dir": "where finished trainings are stored; a relative path is taken from the folder the command is started in",
+    "checkpoint_seconds": "save a training's state at most this often (at a step boundary, beside its cache entry), "
+                          "so that the same command resumes a killed job; `0`: after every step (see [Re-running, "
+                          "resuming and extending a sweep](#re-running-resuming-and-extending-a-sweep))",
+    "progress_seconds": "when the output is no terminal (a pipe, a log, CI, SLURM): a progress line on stderr this "
+                        "often, the first after that long; `0`: none (on a terminal: a live bar)",
     "eval_bits": "also score the final model at these lengths (did it learn the carry rule?)",
     "report.sections": "study sections added to a sweep's report (see [Reports](#reports)); not part of a result",
 }

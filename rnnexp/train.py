@@ -6,6 +6,12 @@ finite weights and recorded (``diverged``, ``diverged_step``); the others go on.
 Plain values in, tables out: ``train`` takes a ``config.Config`` and knows nothing of Hydra, folders
 or the cache (``rnnexp.runs.job`` runs it for a Hydra job). May import ``config``, ``engine`` and
 ``tasks`` only.
+
+Whoever runs it may watch it through an ``Observer`` (progress, logs, the history so far on disk:
+``rnnexp.runs.progress``) and keep its ``Snapshot`` (the whole state between two steps) to resume a
+killed training where it stopped (``rnnexp.runs.checkpoint``): ``train(cfg, resume=snapshot)``
+continues with the same weights, optimizer state, data streams and bookkeeping, so the result is
+the one an uninterrupted training gives, bit for bit (wall time aside).
 """
 from __future__ import annotations
 
@@ -33,6 +39,45 @@ class Result:
     cached: bool = False  # loaded from the cache of finished trainings (rnnexp.runs.cache), not trained now
 
 
+class Observer:
+    """What ``train`` tells whoever watches it. Every hook does nothing here: override what you need.
+    A hook must not change the training's state; it sees plain values only."""
+
+    def started(self, step: int, steps: int, history: pd.DataFrame | None) -> None:
+        """Training starts at ``step`` (0, or where a resumed snapshot stopped) of ``steps``;
+        ``history``: the evaluations recorded before ``step`` (None when starting afresh)."""
+
+    def evaluated(self, step: int, rows: pd.DataFrame) -> None:
+        """The evaluation at ``step``: its ``history`` rows, one per replica."""
+
+    def stepped(self, done: int, snapshot) -> None:
+        """``done`` steps are trained. ``snapshot()`` gives the state to resume from here, a
+        ``Snapshot`` referring to the live arrays: pickle it before this hook returns."""
+
+
+@dataclass
+class Snapshot:
+    """The whole state of a training between two steps: what ``train(cfg, resume=...)`` needs to
+    continue exactly as if never stopped. ``batches`` holds every replica's data generators (their
+    ``bit_generator`` states) and any batches drawn ahead; ``opt`` its moments and step counts."""
+
+    step: int  # the next step to train
+    replicas: np.ndarray  # the replica ids trained
+    params: dict
+    opt: object
+    batches: object
+    lr: np.ndarray  # (R,) each replica's learning rate now
+    active: np.ndarray  # (R,) not diverged
+    diverged_step: np.ndarray
+    solved_step: np.ndarray
+    last_check: np.ndarray  # halve_on_rise: the loss at the last "did it rise?" check
+    window: tuple  # the running means since the last evaluation: (loss, clipped, max norm, n)
+    history: pd.DataFrame  # the evaluations so far
+    profile: pd.DataFrame
+    train_cols: list
+    elapsed: float  # seconds trained before this snapshot
+
+
 def replica_rngs(seed: int, replica_ids) -> tuple[list, list]:
     """Init and data generators of each replica: replica r uses ``SeedSequence(seed).spawn(n)[r]``."""
     seqs = [np.random.SeedSequence(seed, spawn_key=(int(r),)) for r in replica_ids]
@@ -40,11 +85,15 @@ def replica_rngs(seed: int, replica_ids) -> tuple[list, list]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def train(cfg: config.Config, replica_ids=None) -> Result:
+def train(cfg: config.Config, replica_ids=None, observer: Observer | None = None,
+          resume: Snapshot | None = None) -> Result:
     """Train; ``replica_ids`` picks which replicas of the seed to train (default ``range(replicas)``).
 
     ``cfg`` is checked first, like on the command line (``config.ConfigError``, one line): a plain
-    ``Config`` may have been changed since it was made, and it must fit in memory.
+    ``Config`` may have been changed since it was made, and it must fit in memory. ``observer`` is
+    told of the start, each evaluation and each step (``Observer``); ``resume``, a ``Snapshot`` of
+    this very training (same settings, replicas and engine), continues it from its step (its
+    optimizer and batches go on from their state: resume from a fresh copy, e.g. unpickled).
     """
     config.check(cfg)
     memory.check(cfg)
@@ -73,8 +122,30 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
     hist, prof, train_cols = [], [], []
     evaluation = None
 
+    start, s = 0, 0
+    if resume is not None:
+        if not np.array_equal(resume.replicas, ids) or not 0 < resume.step <= steps:
+            raise ValueError(f"the snapshot to resume (replicas {list(resume.replicas)}, step {resume.step}) is not "
+                             f"of this training (replicas {list(ids)}, {steps} steps)")
+        start, opt, batches, lr, active = resume.step, resume.opt, resume.batches, resume.lr, resume.active.copy()
+        diverged_step, solved_step, last_check = resume.diverged_step.copy(), resume.solved_step.copy(), resume.last_check
+        win_loss, win_clip, win_gmax, win_n = resume.window
+        hist, prof, train_cols = [resume.history], [resume.profile], list(resume.train_cols)
+        t0 -= resume.elapsed
+        # the weights laid out as the optimizer leaves them (views into one packed array; after a
+        # divergence, arrays of their own), so that every later operation sees the same memory layout
+        params = optim.unpack(optim.pack(resume.params, opt.names), resume.params, opt.names) \
+            if active.all() else resume.params
+
+    def snapshot() -> Snapshot:
+        return Snapshot(s + 1, ids, params, opt, batches, lr, active, diverged_step, solved_step, last_check,
+                        (win_loss, win_clip, win_gmax, win_n), pd.concat(hist, ignore_index=True),
+                        pd.concat(prof, ignore_index=True), train_cols, time.perf_counter() - t0)
+
+    watch = observer or Observer()
+    watch.started(start, steps, hist[0] if resume is not None else None)
     with np.errstate(all="ignore"):  # overflow in a diverging replica is a result, not a warning
-        for s in range(steps + 1):
+        for s in range(start, steps + 1):
             if halve and steps_per_epoch and s % steps_per_epoch == 0 and s < steps:
                 epoch_loss = task.train_set_loss(spec, params, batches)
                 lr = np.where(epoch_loss > last_check, lr / 2, lr)
@@ -116,7 +187,8 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                     row.update(measured)
                     train_cols = list(measured)
                 row.update({f"grad_norm_{k}": v for k, v in pnorms.items()})
-                hist.append(pd.DataFrame(row))
+                rows = pd.DataFrame(row)
+                hist.append(rows)
                 T = profiles[next(iter(profiles))].shape[1]
                 for state, norms in profiles.items():  # (R, T)
                     prof.append(pd.DataFrame({
@@ -124,6 +196,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                         "t": np.tile(np.arange(1, T + 1), R), "grad_norm": norms.ravel(),
                     }))
                 win_loss, win_clip, win_gmax, win_n = np.zeros(R), np.zeros(R), np.zeros(R), 0
+                watch.evaluated(s, rows)
             if s == steps:
                 break
 
@@ -136,6 +209,7 @@ def train(cfg: config.Config, replica_ids=None) -> Result:
                 active &= ok
                 keep = active[:, None, None]
                 params = {k: np.where(keep, new[k], params[k]) for k in params}
+            watch.stepped(s + 1, snapshot)
 
     wall = time.perf_counter() - t0
     history = pd.concat(hist, ignore_index=True)

@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import signal
@@ -19,6 +20,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rnnexp import config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_log_handlers():
+    """A test that runs Hydra in-process (``python -m rnnexp --help``) leaves Hydra's console handler
+    on the root logger, at INFO, writing into that test's captured stdout, closed afterwards; a later
+    job's log records (``rnnexp.runs.job``) would then print logging errors. Removed after each test
+    (pytest's own handlers are subclasses, kept)."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for h in root.handlers[:]:
+        if type(h) is logging.StreamHandler and h not in before:
+            root.removeHandler(h)
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@
 - ``sweepdir``: one folder per command: reserves time-stamped run/sweep dirs before Hydra starts,
   refuses a dir holding another command's jobs, and words the one line a Ctrl-C ends with.
 - ``workers``: a local sweep's worker processes ignore Ctrl-C; the launcher answers it alone.
+- ``progress``: feedback while work runs: a run's bar or lines, a sweep's line (the launcher polls
+  its jobs' folders), each job's partial history and its story in the job log.
+- ``checkpoint``: a training's state saved beside its cache entry, so the same command resumes a
+  killed job to the same result.
 
 May import: ``rnnexp.config``, ``rnnexp.train`` (and through them the engine and tasks);
 ``callbacks`` also starts ``rnnexp.report``. Nothing below (engine, tasks, train, config) imports

@@ -141,11 +141,12 @@ def save(path: Path, k: str, result: train.Result) -> None:
               "the run is written, a re-run trains it again", file=sys.stderr)
 
 
-def train_cached(cfg, location, reuse: bool = True) -> tuple[train.Result, bool]:
+def train_cached(cfg, location, reuse: bool = True, trainer=None) -> tuple[train.Result, bool]:
     """Train ``cfg`` (a ``DictConfig`` or ``config.Config``) or load its stored result.
 
     Returns ``(result, cached)``. With ``reuse=False`` it trains again and replaces the stored
-    result (forced recomputation).
+    result (forced recomputation). ``trainer(plain config) -> Result`` trains (default
+    ``train.train``; ``job.run`` passes one that watches and checkpoints the training).
     """
     plain = OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
     engine = engine_version()
@@ -155,6 +156,6 @@ def train_cached(cfg, location, reuse: bool = True) -> tuple[train.Result, bool]
         result = load(path, k)
         if result is not None:
             return result, True
-    result = train.train(plain)
+    result = (trainer or train.train)(plain)
     save(path, k, result)
     return result, False

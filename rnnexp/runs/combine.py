@@ -3,7 +3,8 @@
 Writes ``summary.csv``, ``history.csv``, ``profile.csv`` and ``positions.csv`` into DIR: the runs'
 tables concatenated, with a ``job`` column (the run's folder relative to DIR). Read one with
 ``pandas.read_csv("DIR/summary.csv")``. A run counts once its ``run.json`` exists and every table
-matches the checksum recorded there. Nothing is dropped silently: every folder that looks like a run
+matches the checksum recorded there (a training's ``history.partial.csv``, its curves so far, never
+counts). Nothing is dropped silently: every folder that looks like a run
 but cannot be collected (a corrupt or foreign file, a ``run.json`` not shaped as rnnexp writes it
 (``results.read_meta``), a folder name that is not UTF-8, or a job without ``run.json``:
 interrupted, failed or still running) is named on stderr with the reason (names that are not UTF-8
@@ -20,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from . import results
+
+PARTIAL = "history.partial.csv"  # written by a training at each evaluation (runs.progress), until run.json
 
 
 def _job_order(root: Path):
@@ -42,6 +45,9 @@ def scan(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
             runs.append(here)
         elif here == root or "multirun.yaml" in files:  # a sweep dir: its combined tables are ours
             continue
+        elif PARTIAL in files:  # a killed or running training's curves so far: never a result
+            incomplete.append((here, f"is unfinished (no {results.MARKER}; its history so far is in {PARTIAL}): "
+                                     "interrupted, failed or still running"))
         elif (here / ".hydra").is_dir():
             incomplete.append((here, f"has no {results.MARKER}: interrupted, failed or still running"))
         elif tables & set(files):

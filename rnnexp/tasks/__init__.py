@@ -47,6 +47,43 @@ def shared_set_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([SHARED_SET_TAG, seed])
 
 
+def generators_at(rngs, states) -> list[np.random.Generator]:
+    """New generators of the kinds of ``rngs``, at ``states`` (``bit_generator.state`` dicts): they
+    draw again what ``rngs`` drew from there, and leave ``rngs`` where they are."""
+    out = []
+    for g, state in zip(rngs, states):
+        h = np.random.Generator(type(g.bit_generator)())
+        h.bit_generator.state = state
+        out.append(h)
+    return out
+
+
+class Replayable:
+    """Batches drawn ahead, pickled as their generators' states rather than as arrays (a training's
+    checkpoint, ``rnnexp.train.Snapshot``): a subclass keeps ``_buf``, drawn by ``_fill()`` from
+    ``rngs``, and ``_drawn_from``, the generators' states just before that draw; unpickled, the same
+    batches are drawn again from those states."""
+
+    _buf = None
+    _drawn_from = None
+
+    def _refill(self):
+        self._drawn_from = [g.bit_generator.state for g in self.rngs]
+        self._fill()
+
+    def __getstate__(self):
+        return dict(self.__dict__, _buf=None)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._drawn_from is not None:
+            rngs, self.rngs = self.rngs, generators_at(self.rngs, self._drawn_from)
+            try:
+                self._fill()
+            finally:
+                self.rngs = rngs
+
+
 @dataclass
 class TaskConf:
     """Settings every task has; a task's ``Conf`` extends it with its own."""

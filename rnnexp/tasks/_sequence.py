@@ -12,17 +12,19 @@ import numpy as np
 import pandas as pd
 
 from ..engine import network
+from . import Replayable
 
 HELDOUT_SEED = 20_260_012  # fixed: every run of a task at a given length is scored on the same sequences
 
 
-class Batches:
+class Batches(Replayable):
     """Training batches for R replicas, replica r's drawn from ``rngs[r]`` alone.
 
     ``train_size == 0``: fresh sequences every step, drawn a chunk of steps at a time (the chunk
     depends on T and the batch only, so a replica's stream never depends on how many replicas
     run). ``train_size == N``: each replica draws N sequences once (or one set from ``shared_rng``
-    for every replica) and iterates over them in order.
+    for every replica) and iterates over them in order. Pickled, it keeps its generators' states,
+    not the chunk drawn ahead (``Replayable``).
     """
 
     def __init__(self, task, rngs, batch: int, train_size: int = 0, shared_rng=None):
@@ -47,12 +49,16 @@ class Batches:
     def train_set(self):
         return self.train_x, self.train_y, self.task.mask
 
+    def _fill(self):
+        self._buf = self._draw(self.chunk * self.batch)
+
     def next(self, step: int):
         if self.train_size:
             lo = step * self.batch % self.train_size
             return self.problems((lo + np.arange(self.batch)) % self.train_size)
         if self._buf is None or self._pos == self.chunk:
-            self._buf, self._pos = self._draw(self.chunk * self.batch), 0
+            self._refill()
+            self._pos = 0
         sl = slice(self._pos * self.batch, (self._pos + 1) * self.batch)
         self._pos += 1
         return self._buf[0][:, :, sl], self._buf[1][:, :, sl], self.task.mask
@@ -64,6 +70,9 @@ class SequenceTask:
     name = ""
     steps: np.ndarray | None = None
     EVAL_SIZE = 1000  # held-out sequences, drawn once from a fixed seed
+
+    def __getstate__(self):  # pickled without its evaluation set (drawn again from its fixed seed)
+        return {k: v for k, v in self.__dict__.items() if k != "_eval"}
 
     @property
     def mask(self):

@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-from .. import SHARED_SET_TAG, shared_set_rng  # noqa: F401  (the shared training set's generator: every task's)
+from .. import SHARED_SET_TAG, Replayable, shared_set_rng  # noqa: F401  (the shared training set's generator: every task's)
 
 ORDERS = ("lsb", "msb")
 EXHAUSTIVE_MAX_BITS = 9  # at most 2**16 = 65,536 problems: evaluate on all of them
@@ -91,7 +91,7 @@ def eval_set(bits: int, order: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-class Batches:
+class Batches(Replayable):
     """Training batches for R replicas, each drawn from the replica's own generator.
 
     ``train_size == 0``: a fresh random batch every step. ``train_size == N``: each replica draws a
@@ -101,6 +101,7 @@ class Batches:
     ``train_x: (T, N, 2)``, and broadcast over the replicas (a view, never R copies).
     Fresh batches are drawn a chunk of steps at a time; the chunk length depends only on the
     sequence length and batch size, so a replica's stream never depends on how many replicas run.
+    Pickled, it keeps its generators' states, not the chunk drawn ahead (``Replayable``).
     """
 
     def __init__(self, rngs: list[np.random.Generator], bits: int, order: str, batch: int, train_size: int = 0,
@@ -146,14 +147,17 @@ class Batches:
         return (np.broadcast_to(x[:, None], (x.shape[0], R) + x.shape[1:]),
                 np.broadcast_to(y[:, None], (y.shape[0], R) + y.shape[1:]))
 
+    def _fill(self) -> None:
+        a, b = self._draw((self.chunk, self.batch))  # (R, C, B, bits)
+        x, y = encode(a, b, self.order)  # (T, R, C, B, 2), (T, R, C, B)
+        self._buf = (np.moveaxis(x, 2, 0).copy(), np.moveaxis(y, 2, 0).copy())  # (C, T, R, B, ...)
+
     def next(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """The batch for 0-based training ``step`` (fresh batches must be asked for in order)."""
         if self.train_size:
             return self.batch_at(step)
         if self._buf is None or self._pos == self.chunk:
-            a, b = self._draw((self.chunk, self.batch))  # (R, C, B, bits)
-            x, y = encode(a, b, self.order)  # (T, R, C, B, 2), (T, R, C, B)
-            self._buf = (np.moveaxis(x, 2, 0).copy(), np.moveaxis(y, 2, 0).copy())  # (C, T, R, B, ...)
+            self._refill()
             self._pos = 0
         x, y = self._buf[0][self._pos], self._buf[1][self._pos]
         self._pos += 1
