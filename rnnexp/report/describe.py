@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..runs import combine as collect  # outside the report: which swept keys follow from another
 from ..tasks.addition.metrics import causal_bit_limits, causal_sum_limit  # the task's causal limits
-from . import intervals, layout
+from . import intervals, layout, roles
 from .layout import fmt
 
 TITLE_VALUES = 8  # a key with more values is named by its count and range in the title
@@ -137,7 +136,7 @@ def title(t, keys: list[str]) -> str:
     s = t.summary
     if not keys:
         return "single configuration"
-    paired = collect.paired_keys(s, keys)
+    paired = roles.paired(s, keys)
     return "sweep over " + " × ".join(f"{k} ({values(s[k])})" for k in keys if k not in paired) \
         + (f" (+ {', '.join(paired)})" if paired else "")  # keys set by another key's value
 
@@ -148,5 +147,5 @@ def values(series: pd.Series) -> str:
     if len(vals) <= TITLE_VALUES:
         return ", ".join(vals)
     if layout.is_numeric(series):
-        return f"{len(vals)} values, {fmt(series.min())}–{fmt(series.max())}"
+        return f"{len(vals)} values, {series.min():.3g}–{series.max():.3g}"
     return f"{len(vals)} values: {', '.join(vals[:3])}, ..."

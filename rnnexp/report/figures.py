@@ -21,7 +21,7 @@ from ..tasks.addition.metrics import (causal_bit_limits, causal_sum_limit, msb_b
                                       msb_sum_limit)  # task's causal limits
 from . import outcomes
 from .layout import (CLIP_COLOR, DIVERGED_HANDLE, DPI, NONFINITE_HANDLE, REF_COLOR, empty, figure, filled, finish, fmt,
-                     lines, log_if_wide, log_scale, mark_diverged, overflowed, save, step_xlim, subset)
+                     lines, log_if_wide, log_scale, mark_diverged, overflowed, plain_numbers, save, step_xlim, subset)
 
 GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
 GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gamma
@@ -112,7 +112,8 @@ def steps_to_solve(summary, lay, path, title):
             marks = {k: {**m, "s": m["s"] * 0.5} for k, m in marks.items()}
     for ax, spec in axes:
         sub = subset(s, spec)
-        order = [h for h in lay.hue_order if h in set(sub["_hue"])] or lay.hue_order
+        present = set(sub["_hue"])
+        order = [h for h in lay.hue_order if h in present] or lay.hue_order
         if sub.empty:
             empty(ax, "no run with this combination")
         for kind, mk in marks.items():
@@ -126,6 +127,7 @@ def steps_to_solve(summary, lay, path, title):
             ax.set_ylim(0, never * 1.14)
             if log:
                 ax.set_xscale("log")
+                plain_numbers(ax.xaxis)
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels, rotation=90)
             ax.set_xlabel(lay.hue + (" (log)" if log else ""))

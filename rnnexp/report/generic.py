@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +163,7 @@ def _build(root: Path, t: Tables, hue, col, row, sections, fmt, sources) -> Path
     what = describe.title(t, keys)
     reps = t.summary.groupby("job").size()
     per = f"{reps.iloc[0]} replicas" if reps.nunique() == 1 else f"{reps.min()}-{reps.max()} replicas"
-    sub = f"{what}, {per} per run"
+    sub = textwrap.fill(f"{what}, {per} per run", 100)
     made: dict[str, tuple[str, str]] = {}
 
     def fig(name, caption, fn, *args, title, args_after=()):
@@ -185,7 +186,7 @@ def _build(root: Path, t: Tables, hue, col, row, sections, fmt, sources) -> Path
         if metric in h and h[metric].notna().any():
             fig(f"convergence_{metric}", caption, figures.convergence, h, s, metric, title=title)
     addition = "bit_acc" in s and s["bit_acc"].notna().any()
-    unpaired = [k for k in keys if k not in collect.paired_keys(t.summary, keys)]
+    unpaired = [k for k in keys if k not in roles.paired(t.summary, keys)]
     sampled = roles.sampled(lay)  # keys the panels cannot show value by value: points, not heatmap cells
     final = "bit_acc" if addition else "acc" if "acc" in s and s["acc"].notna().any() else None
     criterion = "100 % whole-sum accuracy" if "acc" not in s else "their task's solved criterion (README: Tasks)"

@@ -21,7 +21,8 @@ from matplotlib.lines import Line2D
 
 from ..tasks.addition.metrics import causal_bit_limits  # the task's causal limits (msb reference lines)
 from . import intervals
-from .layout import DPI, PANEL_H, PANEL_W, ci95, colour_bar, empty, figure, finish, fmt, is_numeric, save, value_order
+from .layout import (DPI, PANEL_H, PANEL_W, ci95, colour_bar, empty, figure, finish, fmt, is_numeric, plain_numbers, save,
+                     value_order)
 
 HEAT_WRAP = 4  # heatmap panels per line
 COLOUR_LABEL = {"success": "fraction of replicas solving 100 %", "bit_acc": "final per-bit accuracy",
@@ -31,18 +32,18 @@ COLOUR_LABEL = {"success": "fraction of replicas solving 100 %", "bit_acc": "fin
 def configurations(summary: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
     """One row per configuration of ``keys``: ``_y`` the success rate or the metric's mean, ``_lo``/``_hi``
     its interval (Wilson for a success rate, bootstrap of the mean otherwise), the layout labels."""
-    rows = []
-    for _, g in (summary.groupby(keys, dropna=False, sort=False) if keys else [((), summary)]):
-        if metric == "success":
-            k, n = int(g["solved"].astype(bool).sum()), len(g)
-            lo, hi = intervals.wilson(k, n)
-            y = k / n
-        else:
-            y = float(g[metric].mean())
-            lo, hi = ci95(g[metric])
-        rows.append({**g.iloc[0][[*keys, "_hue", "_col", "_row"]].to_dict(), "_y": y, "_lo": lo, "_hi": hi,
-                     "_n": len(g), "_div": int(g["diverged"].astype(bool).sum())})
-    return pd.DataFrame(rows)
+    s = summary.assign(_ok=summary["solved"].astype(bool).astype(int), _dv=summary["diverged"].astype(bool).astype(int),
+                       _one=0)
+    g = s.groupby(keys or ["_one"], dropna=False, sort=False)
+    out = g.agg(_hue=("_hue", "first"), _col=("_col", "first"), _row=("_row", "first"), _n=("_ok", "size"),
+                _k=("_ok", "sum"), _div=("_dv", "sum"), **({} if metric == "success" else {"_y": (metric, "mean")}))
+    if metric == "success":
+        out["_y"] = out["_k"] / out["_n"]
+        out["_lo"], out["_hi"] = intervals.wilson(out["_k"].to_numpy(), out["_n"].to_numpy())
+    else:
+        ci = g[metric].agg(lambda v: ci95(v))
+        out["_lo"], out["_hi"] = [c[0] for c in ci], [c[1] for c in ci]
+    return out.reset_index(drop=not keys)
 
 
 def heatmap(summary, lay, metric, path, title):
@@ -143,6 +144,7 @@ def points(ax, conf: pd.DataFrame, key: str, lay) -> None:
                    s=22 if len(conf) < 60 else 12, edgecolors="black", linewidths=0.4, zorder=3)
     if log:
         ax.set_xscale("log")
+        plain_numbers(ax.xaxis)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=90 if len(labels) > 6 else 0)
     ax.set_xlabel(key + (" (log)" if log else ""))
@@ -180,9 +182,10 @@ def by_setting(summary, lay, keys, metrics, path, title):
     nc = min(n, 4)
     rows = [(m, k) for m in metrics for k in keys]
     nr = math.ceil(len(keys) / nc) * len(metrics)
-    fig = Figure(figsize=(PANEL_W * nc + 2.1, PANEL_H * nr + 0.8), dpi=DPI, layout="constrained")
+    main_w = max(PANEL_W * nc, 0.075 * max(map(len, title.splitlines())))  # the title fits above the panels
+    fig = Figure(figsize=(main_w + 2.1, PANEL_H * nr + 0.8), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    main, side = fig.subfigures(1, 2, width_ratios=[PANEL_W * nc, 2.1], wspace=0)
+    main, side = fig.subfigures(1, 2, width_ratios=[main_w, 2.1], wspace=0)
     axes = main.subplots(nr, nc, squeeze=False)
     main.suptitle(title, fontsize=10)
     per_metric = math.ceil(n / nc)

@@ -14,7 +14,17 @@ import math
 import pandas as pd
 
 from ..runs import combine as collect  # outside the report: which swept keys follow from another
-from .layout import MAX_PANEL_VALUES, MAX_PANELS, Layout
+from .layout import MAX_PANEL_VALUES, MAX_PANELS, Layout, is_numeric
+
+
+def paired(summary: pd.DataFrame, keys: list[str]) -> list[str]:
+    """The keys set by another key's value (``collect.paired_keys``: ``bptt.truncate`` by ``model``), where a
+    *sampled* key takes no part: a numeric key with its own value in every configuration (an Optuna
+    search's ``lr``) would otherwise "determine" every other key, and hide them all."""
+    configs = summary[keys].drop_duplicates() if keys else summary.iloc[:0]
+    sampled = {k for k in keys if len(configs) > 2 and is_numeric(summary[k])
+               and configs[k].nunique(dropna=False) == len(configs)}
+    return collect.paired_keys(summary, [k for k in keys if k not in sampled])
 
 
 def n_values(summary: pd.DataFrame, key: str) -> int:
@@ -26,7 +36,7 @@ def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, ro
 
     Colour goes to the swept key with most values, columns to the next, rows to the rest; ``order``
     (where the msb reference lines apply) is preferred as a panel key over colour. A key whose values
-    follow one-to-one from an earlier key's (``collect.paired_keys``) gets no role of its own. Panel
+    follow one-to-one from an earlier key's (``paired``) gets no role of its own. Panel
     keys have at most ``MAX_PANEL_VALUES`` values and make at most ``MAX_PANELS`` panels; the keys
     that fit nowhere are ``Layout.unplaced``.
     """
@@ -43,8 +53,8 @@ def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, ro
     asked = (n_values(summary, col) if col else 1) * math.prod(n_values(summary, r) for r in row or [])
     if asked > MAX_PANELS:
         raise ValueError(f"--col/--row make {asked} panels; a figure has at most {MAX_PANELS}")
-    paired = collect.paired_keys(summary, keys)  # e.g. bptt.truncate set by model: no panel or colour of its own
-    rest = sorted((k for k in keys if k not in chosen and k not in paired),
+    set_by = paired(summary, keys)  # e.g. bptt.truncate set by model: no panel or colour of its own
+    rest = sorted((k for k in keys if k not in chosen and k not in set_by),
                   key=lambda k: (-n_values(summary, k), keys.index(k)))
     if hue is None and "order" in rest and len(rest) > 1 and rest[0] == "order":
         rest[0], rest[1] = rest[1], rest[0]

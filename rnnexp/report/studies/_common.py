@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from ...runs import combine as collect  # outside the report: which swept keys follow from another (runs' combine)
+from .. import roles
 from ..layout import DPI, PANEL_H, PANEL_W, Layout, fmt, value_order
 
 
@@ -26,7 +26,7 @@ class Context:
     history: pd.DataFrame
     profile: pd.DataFrame | None
     lengths: pd.DataFrame | None
-    keys: list[str]  # every swept key, those set by another key's value (``collect.paired_keys``) included
+    keys: list[str]  # every swept key, those set by another key's value (``roles.paired``) included
     lay: Layout
     fig_dir: Path  # figures go here, CSV tables into its parent (the report's folder)
     sub: str  # the figures' subtitle: what was swept, replicas per run
@@ -34,7 +34,7 @@ class Context:
     @property
     def unpaired(self) -> list[str]:
         """The swept keys without those set by another key's value (e.g. model.forget_bias by model)."""
-        return [k for k in self.keys if k not in collect.paired_keys(self.summary, self.keys)]
+        return [k for k in self.keys if k not in roles.paired(self.summary, self.keys)]
 
 
 @dataclass
@@ -72,7 +72,7 @@ def config_groups(summary: pd.DataFrame, keys: list[str]) -> list[tuple[dict, pd
 
 def configurations(summary: pd.DataFrame, keys: list[str]) -> list[tuple[str, pd.DataFrame]]:
     """``(label, replica rows)`` per configuration in the report's value order; label ``k=v, ...``."""
-    keys = [k for k in keys if k not in collect.paired_keys(summary, keys)]  # in the report's table
+    keys = [k for k in keys if k not in roles.paired(summary, keys)]  # in the report's table
     if not keys:
         return [("all runs", summary)]
     return [(", ".join(f"{k}={fmt(v)}" for k, v in vals.items()), g) for vals, g in config_groups(summary, keys)]

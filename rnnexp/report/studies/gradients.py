@@ -181,7 +181,8 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
         for j, (metric, label, ylabel, ylim) in enumerate(panels):
             ax = axes[i][j]
             d = cfg[cfg["_row"] == row]
-            for hue in [h for h in col_lay.hue_order if h in set(d["_hue"])] or ["all"]:
+            present = set(d["_hue"])
+            for hue in [h for h in col_lay.hue_order if h in present] or ["all"]:
                 e = d[d["_hue"] == hue].sort_values("sigma")
                 e = e[np.isfinite(e["sigma"]) & (e["sigma"] > 0)]
                 ax.plot(e["sigma"], e[metric], marker="o", ms=4, color=col_lay.palette.get(hue, "0.3"), lw=1.5)

@@ -47,7 +47,8 @@ def _section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
 
     fig, side, axes = grid_figure(len(row_order), 3, f"Outcome against sequence length\n{sub}", sharey=False)
     rng = np.random.default_rng(0)
-    hues = [h for h in col_lay.hue_order if h in set(s["_hue"])] or ["all"]
+    present = set(s["_hue"])
+    hues = [h for h in col_lay.hue_order if h in present] or ["all"]
     for i, row in enumerate(row_order):
         d = s[s["_row"] == row]
         ax0, ax1, ax2 = axes[i]
