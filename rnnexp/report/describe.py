@@ -15,7 +15,6 @@ import pandas as pd
 
 from ..tasks.addition.metrics import causal_bit_limits, causal_sum_limit  # the task's causal limits
 from . import intervals, layout, roles
-from .layout import fmt
 
 TITLE_VALUES = 8  # a key with more values is named by its count and range in the title
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import config  # a run's task settings from its config columns (task_references)
@@ -20,8 +17,8 @@ from ..engine import activations  # outside the report: the engine's activations
 from ..tasks.addition.metrics import (causal_bit_limits, causal_sum_limit, msb_bit_limits, msb_per_bit_limit,  # the
                                       msb_sum_limit)  # task's causal limits
 from . import outcomes
-from .layout import (CLIP_COLOR, DIVERGED_HANDLE, DPI, NONFINITE_HANDLE, REF_COLOR, empty, figure, filled, finish, fmt,
-                     lines, log_if_wide, log_scale, mark_diverged, overflowed, plain_numbers, save, step_xlim, subset)
+from .layout import (CLIP_COLOR, DIVERGED_HANDLE, NONFINITE_HANDLE, REF_COLOR, empty, figure, filled, finish, fmt,
+                     lines, log_if_wide, log_scale, mark_diverged, overflowed, plain_numbers, step_xlim, subset)
 
 GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
 GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gamma

@@ -23,12 +23,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..runs import combine as collect, results  # outside the report: the runs' folders and tables, how they combine
 from . import compare, describe, figures, intervals, layout, outcomes, roles, studies
-from .describe import MEASURES, measures, summary_table  # noqa: F401  (the report's API)
+from .describe import summary_table
 from .roles import choose_layout  # noqa: F401  (the report's API)
 from .studies._common import Context
 

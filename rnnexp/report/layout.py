@@ -5,7 +5,7 @@ another (``col``), panel rows for the rest (``row``); which key gets which role,
 keep a figure readable, are ``roles``'. A key value has the same colour in every figure. A numeric
 colour key with more values than a legend can show (``MAX_COLOURS``) is *continuous*: a colour map
 over its values and a colour bar, lines without bands; a categorical one keeps ``MAX_COLOURS - 1``
-colours and shows the rest as one grey "other". No PNG side exceeds ``MAX_SIDE_PX`` (``save``). Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
+colours and shows the rest as one grey "other". No PNG side exceeds ``files.MAX_SIDE_PX`` (``save``). Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
 no global state, no display needed). The helpers here (``figure``, ``subset``, ``lines``,
 ``finish``, ...) are shared by the generic figures (``rnnexp.report.figures``) and the study
 sections (``rnnexp.report.studies``).
@@ -13,7 +13,6 @@ sections (``rnnexp.report.studies``).
 from __future__ import annotations
 
 import math
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +26,8 @@ from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
-from PIL import Image
-
 from . import intervals
+from .files import MAX_SIDE_PX, VECTOR, VECTOR_FORMATS, save  # noqa: F401  (figures are saved through layout)
 
 
 PANEL_W, PANEL_H, DPI = 3.3, 2.5, 100
@@ -39,10 +37,7 @@ BOOT_MAX = 100  # more values: the normal interval of the mean (ci95)
 MAX_COLOURS = 10  # colours a legend shows readably (the colourblind palette's ten)
 MAX_PANEL_VALUES = 8  # a key with more values never makes panels (roles.choose_layout)
 MAX_PANELS = 24  # panels of one figure at most (rows x columns; roles.choose_layout)
-MAX_SIDE_PX = 3000  # the backstop: a longer figure is written at a lower DPI (save)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")  # one per colour: series drawn on top of each other stay visible
-VECTOR: ContextVar[str | None] = ContextVar("rnnexp_report_vector", default=None)  # "svg" / "pdf": also written (save)
-VECTOR_FORMATS = ("svg", "pdf")
 
 
 def ci95(values) -> tuple[float, float]:
@@ -259,27 +254,6 @@ def plain_numbers(axis) -> None:
     if axis.get_scale() == "log":
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
-
-
-def save(fig: Figure, path: Path) -> Path:
-    """Render with Agg and write a 256-colour PNG: a third of the size, no visible difference; and,
-    when ``VECTOR`` is set (``--format svg``), the same figure as ``path.svg`` / ``.pdf`` beside it.
-
-    A figure larger than ``MAX_SIDE_PX`` on a side is written at a lower DPI: the layout bounds every
-    figure (``roles``), this is the backstop that keeps any figure from growing without bound.
-    """
-    w, h = fig.get_size_inches() * fig.dpi
-    if max(w, h) > MAX_SIDE_PX:
-        fig.set_dpi(fig.dpi * (MAX_SIDE_PX - 1) / max(w, h))
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    img.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path)
-    vector = VECTOR.get()
-    if vector:  # no creation date: the same figure gives the same bytes
-        meta = {"Date": None} if vector == "svg" else {"CreationDate": None}
-        fig.savefig(Path(path).with_suffix(f".{vector}"), format=vector, metadata=meta)
-    return path
 
 
 def finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
