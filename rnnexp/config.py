@@ -64,6 +64,7 @@ class BpttConf:
 @dataclass
 class ReportConf:
     sections: List[str] = field(default_factory=list)  # study sections of the sweep's report (rnnexp/report/studies)
+    format: str = "png"  # png | svg | pdf: also write every figure as a vector file beside its PNG
 
 
 @dataclass
@@ -193,6 +194,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cache": (lambda v: isinstance(v, bool), "true or false"),
     "cache_dir": (lambda v: isinstance(v, str) and v.strip() != "", "a folder path"),
     "report.sections": (lambda v: all(s in studies.SECTIONS for s in v), "a list of: " + ", ".join(studies.names())),
+    "report.format": _choice(("png", "svg", "pdf")),  # rnnexp.report.generic.FORMATS (not imported: no plotting here)
 }
 
 # settings that say how to run, not what to train: neither in the result tables nor in the cache key
