@@ -203,9 +203,7 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
             if i == len(row_order) - 1:
                 ax.set_xlabel("σ_max(Whh) at step 0 (log)", fontsize=9)
             ax.set_ylabel(ylabel, fontsize=9)
-    handles = [Line2D([], [], ls="", label=col_lay.hue)] + [
-        Line2D([], [], color=col_lay.palette[v], lw=2, marker=col_lay.marker(v), ms=4.5, markeredgecolor="black",
-               markeredgewidth=0.4, label=v) for v in col_lay.hue_order] if col_lay.hue else []
+    handles = colour_handles(col_lay, lines=True)
     handles.append(Line2D([], [], color="0.4", marker="|", ls="", label=f"bars: {intervals.NAME}"))
     legend(side, handles + _gamma_handles(inv_all))
     layout.save(fig, fig_dir / "success_by_sigma.png")

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 from .. import intervals, layout
 from ..layout import fmt
-from ._common import Context, Section, colour_layout, config_groups, grid_figure, legend, md_table
+from ._common import Context, Section, colour_handles, colour_layout, config_groups, grid_figure, legend, md_table
 
 HEADING = "Outcome against sequence length"
 
@@ -56,7 +56,7 @@ def _section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
         for k, hue in enumerate(hues):
             e = d[d["_hue"] == hue]
             colour_ = col_lay.palette.get(hue, "0.3")
-            marker = layout.MARKERS[k % len(layout.MARKERS)]
+            marker = col_lay.marker(hue)
             shift = 2 ** ((k - (len(hues) - 1) / 2) * 0.08)  # side by side on the log-2 axis: no series hides another
             a = e.assign(_ok=e["solved"].astype(bool)).groupby("bits").agg(k=("_ok", "sum"), n=("_ok", "size")).reset_index()
             lo, hi = intervals.wilson(a["k"].to_numpy(), a["n"].to_numpy())
@@ -90,9 +90,7 @@ def _section(summary, keys, lay, fig_dir: Path, sub: str) -> Section:
         ax2.set_yscale("log")
         ax2.set_ylabel("training time of the run (s, log)", fontsize=9)
         ax2.set_title(" | ".join(x for x in ("cost: wall time per run", row) if x), fontsize=9)
-    handles = ([Line2D([], [], ls="", label=colour)] if colour else []) + [
-        Line2D([], [], color=col_lay.palette.get(v, "0.3"), lw=1.5, marker=layout.MARKERS[k % len(layout.MARKERS)],
-               ms=4.5, markeredgecolor="black", markeredgewidth=0.4, label=v) for k, v in enumerate(hues)]
+    handles = colour_handles(col_lay, lines=True) if colour else []
     handles += [Line2D([], [], color="0.4", marker="|", ls="", label=f"left: bars, {intervals.NAME}"),
                 Line2D([], [], ls="", label="left, middle: colours side by\nside at each length"),
                 Line2D([], [], ls="", label="middle: dots are replicas,\nline the median")]
