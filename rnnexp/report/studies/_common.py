@@ -157,8 +157,9 @@ def colour_layout(summary: pd.DataFrame, lay: Layout, key: str | None) -> Layout
     return Layout.make(summary, key, None, [])
 
 
-def colour_handles(col_lay: Layout, lines: bool = False) -> list[Line2D]:
-    """The colour key's legend entries, a marker each (``lines``: with a line); a continuous colour key
+def colour_handles(col_lay: Layout, lines: bool = False, markers: bool = True) -> list[Line2D]:
+    """The colour key's legend entries, a marker each (``lines``: with a line; ``markers=False``: circles, where
+    the marker means something else); a continuous colour key
     (hundreds of values) gets one entry saying how its colours run, never one per value."""
     if not col_lay.hue:
         return []
@@ -166,7 +167,8 @@ def colour_handles(col_lay: Layout, lines: bool = False) -> list[Line2D]:
         lo, hi = col_lay.hue_order[0], col_lay.hue_order[-1]
         return [Line2D([], [], ls="", label=f"{col_lay.hue}: colour from\n{lo} (dark) to {hi} (light)")]
     return [Line2D([], [], ls="", label=col_lay.hue)] + [
-        Line2D([], [], ls="-" if lines else "", lw=1.5, marker=col_lay.marker(v), ms=4.5, color=col_lay.palette[v],
+        Line2D([], [], ls="-" if lines else "", lw=1.5, marker=col_lay.marker(v) if markers else "o", ms=4.5,
+               color=col_lay.palette[v],
                markeredgecolor="black", markeredgewidth=0.4, label=v) for v in col_lay.hue_order]
 
 

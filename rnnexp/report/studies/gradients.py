@@ -157,7 +157,7 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
             if j == 0:
                 T = int(r["T"].max())
                 ax.set_ylabel(f"||dL_T/dh_1|| / ||dL_T/dh_T||\n(T = {T}, log)", fontsize=9)
-    handles = colour_handles(col_lay) + [Line2D([], [], ls="", label="training outcome")] + [
+    handles = colour_handles(col_lay, markers=False) + [Line2D([], [], ls="", label="training outcome")] + [
         Line2D([], [], ls="", marker=m, color="0.6", markeredgecolor="black", label=k)
         for k, (m, _) in SOLVED_MARK.items()] + _gamma_handles(inv_all) + [
         Line2D([], [], color="0.6", lw=0.8, label="ratio 1: no loss\nor gain over T-1 steps")]
