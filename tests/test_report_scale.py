@@ -188,6 +188,10 @@ def test_several_sweep_dirs_make_one_report(tmp_path):
     assert len(pd.read_csv(out / report.SUMMARY_CSV)) == 6 and (out / "summary.csv").is_file()
     assert (out / "figures" / "outcome_success.pdf").read_bytes()[:4] == b"%PDF"
     assert not (a / "report.md").exists()  # the compared dirs are read, not written
+    # a sweep's report.format (what the sweep recorded): a vector copy of each figure, report.md shows the PNGs
+    OmegaConf.save({"hydra": {"overrides": {"task": EXAMPLE_COMMAND}}, "report": {"format": "svg"}}, a / "multirun.yaml")
+    assert report.main([str(a)]) == 0
+    assert (a / "figures" / "sigma_max.svg").is_file() and "(figures/sigma_max.png)" in (a / "report.md").read_text()
 
 
 # --- the committed example report ----------------------------------------------------------------
