@@ -17,22 +17,28 @@ from omegaconf import OmegaConf
 from PIL import Image
 from test_report import wilson_roots
 
+from rnnexp import config
 from rnnexp.report import compare, figures, files, intervals, layout, outcomes, roles
 from rnnexp.report import generic as report
+from rnnexp.runs import results
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "reference" / "example"
 EXAMPLE = ROOT / "experiments" / "example_sweep"
 EXAMPLE_COMMAND = ["hidden=4,8,16", "order=lsb,msb"]  # the README's example sweep (tests/reference/make.py)
 DRAWN = ("convergence", "steps_to_solve", "positions", "lengths", "gradient_profile", "grad_norm", "sigma_max")
-NEW_CONFIG = {"task": "addition", "task.delay": 0}  # config columns added since the reference was recorded
+
 
 
 @functools.cache
 def _reference(name: str) -> pd.DataFrame:
+    """A recorded table with the config columns added since the recording (``task``, ``task.delay``, any new
+    setting), at today's defaults and in today's column order: what the same sweep writes today."""
     df = pd.read_csv(REFERENCE / f"{name}.csv.gz")
-    for i, (col, value) in enumerate(NEW_CONFIG.items()):
-        df.insert(1 + i, col, value)
+    today = results.config_columns(OmegaConf.structured(config.Config()))  # {column: default}, in table order
+    for i, (col, value) in enumerate(today.items()):
+        if col not in df.columns:
+            df.insert(1 + i, col, value)
     return df
 
 
