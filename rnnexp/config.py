@@ -64,6 +64,7 @@ class BpttConf:
 @dataclass
 class ReportConf:
     sections: List[str] = field(default_factory=list)  # study sections of the sweep's report (rnnexp/report/studies)
+    format: str = "png"  # png | svg | pdf: also write every figure as a vector file beside its PNG
 
 
 @dataclass
@@ -197,6 +198,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "checkpoint_seconds": (lambda v: 0 <= v < float("inf"), "a number of seconds >= 0 (0: after every step)"),
     "progress_seconds": (lambda v: 0 <= v < float("inf"), "a number of seconds >= 0 (0: no progress lines)"),
     "report.sections": (lambda v: all(s in studies.SECTIONS for s in v), "a list of: " + ", ".join(studies.names())),
+    "report.format": _choice(("png", "svg", "pdf")),  # rnnexp.report.generic.FORMATS (not imported: no plotting here)
 }
 
 # settings that say how to run, not what to train: neither in the result tables nor in the cache key

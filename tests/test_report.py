@@ -83,6 +83,15 @@ def make_report(kind: str, root: Path) -> None:
         raise ValueError(kind)
 
 
+def wilson_roots(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson interval as the two roots p of (k/n - p)^2 = z^2 p (1 - p) / n (its definition, solved as
+    a quadratic: independent of the closed form in rnnexp.report.intervals)."""
+    ph = k / n
+    a, b, c = 1 + z * z / n, -(2 * ph + z * z / n), ph * ph
+    root = np.sqrt(b * b - 4 * a * c)
+    return float(max((-b - root) / (2 * a), 0.0)), float(min((-b + root) / (2 * a), 1.0))
+
+
 def expected_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """The summary table, computed directly from the replica rows (independently of the report's code)."""
     rows = []
@@ -90,6 +99,7 @@ def expected_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         solved = g["solved"].astype(bool)
         rows.append({**dict(zip(keys, vals if isinstance(vals, tuple) else (vals,))),
                      "replicas": len(g), "solved": solved.sum(), "success_rate": solved.mean(),
+                     **dict(zip(("success_lo", "success_hi"), wilson_roots(solved.sum(), len(g)))),
                      "bit_acc_mean": g["bit_acc"].mean(), "bit_acc_std": g["bit_acc"].std(ddof=1),
                      "sum_acc_mean": g["sum_acc"].mean(), "sum_acc_std": g["sum_acc"].std(ddof=1),
                      "median_steps_to_solve": g["steps_to_solve"].dropna().median(),

@@ -1,4 +1,5 @@
-"""``python -m rnnexp.report DIR [--hue KEY] [--col KEY] [--row KEY ...] [--sections a,b]``: (re)build a report."""
+"""``python -m rnnexp.report DIR [DIR2 ...] [--out DIR] [--format svg|pdf] [--hue KEY] [--col KEY] [--row KEY ...]
+[--sections a,b]``: (re)build a report, or one comparing several sweeps."""
 import sys
 
 from .generic import main

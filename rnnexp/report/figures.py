@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .. import config  # a run's task settings from its config columns (task_references)
@@ -19,8 +16,9 @@ from .. import tasks  # the tasks' reference scores, computed from their definit
 from ..engine import activations  # outside the report: the engine's activations (their gamma, for the 1/gamma lines)
 from ..tasks.addition.metrics import (causal_bit_limits, causal_sum_limit, msb_bit_limits, msb_per_bit_limit,  # the
                                       msb_sum_limit)  # task's causal limits
-from .layout import (CLIP_COLOR, DIVERGED_HANDLE, DPI, NONFINITE_HANDLE, REF_COLOR, empty, figure, filled, finish, fmt,
-                     lines, log_if_wide, log_scale, mark_diverged, overflowed, save, step_xlim, subset)
+from . import outcomes
+from .layout import (CLIP_COLOR, DIVERGED_HANDLE, NONFINITE_HANDLE, REF_COLOR, empty, figure, filled, finish, fmt,
+                     lines, log_if_wide, log_scale, mark_diverged, overflowed, plain_numbers, step_xlim, subset)
 
 GATED = ("lstm", "gru")  # Pascanu's 1/gamma condition is about a plain h = f(Wxh x + Whh h) recurrence
 GAMMA_STYLES = {v: ("--", ":", "-.")[i % 3]  # one line style per distinct 1/gamma
@@ -91,56 +89,6 @@ def convergence(history, summary, metric, lay, path, title):
     return finish(fig, axes, lay, path, extra + [DIVERGED_HANDLE] * diverged + [NONFINITE_HANDLE] * bad)
 
 
-def outcome_heatmap(summary, lay, metric, path, title):
-    """Success rate or final per-bit accuracy per configuration, as annotated cells."""
-    s = summary.copy()
-    s["_x"] = s["_col"] if lay.col else "all"
-    xs = lay.col_order or ["all"]
-    panels = lay.row_order or [""]
-    width = max((0.9 * len(xs) + 2.0) * len(panels) + 0.4, 0.085 * max(map(len, title.splitlines())) + 0.3)
-    fig = Figure(figsize=(width, 0.45 * len(lay.hue_order) + 2.2), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(panels), squeeze=False).ravel()
-    fig.suptitle(title, fontsize=11)
-    for i, (ax, row) in enumerate(zip(axes, panels)):
-        sub = s[s["_row"] == row]
-        g = sub.groupby(["_hue", "_x"])
-        n, div = g.size(), g["diverged"].sum()
-        if metric == "success":
-            val, solved = g["solved"].mean(), g["solved"].sum()
-            text = {k: f"{solved[k]}/{n[k]}" for k in n.index}
-            vmin, vmax, cmap, clabel = 0.0, 1.0, "viridis", "fraction of replicas solving 100 %"
-        else:
-            val = g[metric].mean()
-            text = {k: f"{val[k]:.3f}" for k in n.index}
-            vmin, vmax, cmap = (0.5 if metric == "bit_acc" else 0.0), 1.0, "viridis"
-            clabel = {"bit_acc": "final per-bit accuracy", "acc": "final accuracy per target"}[metric] + "\n(mean over replicas)"
-        text = {k: t + (f"\n{div[k]} diverged" if div[k] else "") for k, t in text.items()}
-        grid = val.reindex(pd.MultiIndex.from_product([lay.hue_order, xs])).unstack()[xs].reindex(lay.hue_order)
-        annot = np.array([[text.get((h, x), "no run") for x in xs] for h in lay.hue_order], dtype=object)
-        sns.heatmap(grid.astype(float), annot=annot, fmt="", vmin=vmin, vmax=vmax, cmap=cmap, ax=ax,
-                    cbar=i == len(panels) - 1, cbar_kws={"label": clabel}, linewidths=0.5, linecolor="white",
-                    annot_kws={"fontsize": 9})
-        if metric == "bit_acc" and i == len(panels) - 1 and "order" in s and (s["order"] == "msb").any():
-            cax = ax.collections[0].colorbar.ax
-            msb = s[s["order"] == "msb"]
-            for bits, delay in sorted(set(zip(msb["bits"], msb["task.delay"] if "task.delay" in msb else [0] * len(msb)))):
-                ref = causal_bit_limits(bits, "msb", 0 if pd.isna(delay) else int(delay)).mean()
-                cax.axhline(ref, color="white", lw=3)
-                cax.axhline(ref, color="black", lw=1.5, ls="--")
-            cax.set_ylabel(clabel + "\ndashed: best causal model, msb order", fontsize=8)
-        ax.set_xlabel(lay.col or "")
-        ax.set_ylabel(lay.hue or "")
-        ax.set_title(row, fontsize=9)
-        ax.tick_params(labelsize=8, rotation=0)
-        for t in ax.get_yticklabels():
-            if lay.hue and t.get_text() in lay.palette:
-                t.set_color(tuple(0.75 * c for c in lay.palette[t.get_text()][:3]))  # darker: readable as text
-                t.set_fontweight("bold")
-    save(fig, path)
-    return fig
-
-
 def steps_to_solve(summary, lay, path, title):
     """Each replica's steps to reach 100 %; the ones that never did sit on a 'never' line above."""
     s = summary.copy()
@@ -153,17 +101,35 @@ def steps_to_solve(summary, lay, path, title):
     marks = {"solved": dict(marker="o", s=22), "never": dict(marker="X", s=32), "diverged": dict(marker="v", s=32)}
     jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(s))  # a strip plot, drawn by hand: numeric x
     s["_jit"] = jitter
+    along = lay.continuous or bool(lay.lumped)  # x: the colour key's own value (points, no per-value strip)
+    if along:
+        x, labels, log = outcomes.x_positions(s[lay.hue])
+        s["_xv"] = x
+        if len(s) > 200:
+            marks = {k: {**m, "s": m["s"] * 0.5} for k, m in marks.items()}
     for ax, spec in axes:
         sub = subset(s, spec)
-        order = [h for h in lay.hue_order if h in set(sub["_hue"])] or lay.hue_order
+        present = set(sub["_hue"])
+        order = [h for h in lay.hue_order if h in present] or lay.hue_order
         if sub.empty:
             empty(ax, "no run with this combination")
         for kind, mk in marks.items():
             k = sub[sub["_kind"] == kind]
             if len(k):
-                ax.scatter(k["_hue"].map({h: i for i, h in enumerate(order)}) + k["_jit"], k["_y"],
-                           c=[lay.palette[h] for h in k["_hue"]], edgecolors="black", linewidths=0.5,
-                           alpha=0.85, zorder=3, **mk)
+                kx = k["_xv"] if along else k["_hue"].map({h: i for i, h in enumerate(order)}) + k["_jit"]
+                ax.scatter(kx, k["_y"], c=[lay.palette.get(h, "0.6") for h in k["_hue"]], edgecolors="black",
+                           linewidths=0.5, alpha=0.85, zorder=3, **mk)
+        if along:
+            ax.axhline(end, color="0.6", lw=0.8, ls=":")
+            ax.set_ylim(0, never * 1.14)
+            if log:
+                ax.set_xscale("log")
+                plain_numbers(ax.xaxis)
+            if labels is not None:
+                ax.set_xticks(range(len(labels)), labels, rotation=90)
+            ax.set_xlabel(lay.hue + (" (log)" if log else ""))
+            ax.set_ylabel("steps to solve (training steps)")
+            continue
         for i, h in enumerate(order):
             g = sub[sub["_hue"] == h]
             if len(g) and g["solved"].any():
@@ -182,13 +148,14 @@ def steps_to_solve(summary, lay, path, title):
     for ax, _ in axes:
         ticks = [t for t in ax.get_yticks() if 0 <= t <= end * 1.001]
         ax.set_yticks(ticks + [never], [f"{t:g}" for t in ticks] + ["never"])
-    extra = [Line2D([], [], color="black", lw=2, label="median of the\nreplicas that solved"),
-             Line2D([], [], ls="", marker="o", color="0.6", markeredgecolor="black", label="solved"),
+    extra = [] if along else [Line2D([], [], color="black", lw=2, label="median of the\nreplicas that solved")]
+    extra += [Line2D([], [], ls="", marker="o", color="0.6", markeredgecolor="black", label="solved"),
              Line2D([], [], ls="", marker="X", color="0.6", markeredgecolor="black", label="never solved")]
     if (s["_kind"] == "diverged").any():
         extra.append(Line2D([], [], ls="", marker="v", color="0.6", markeredgecolor="black", label="diverged"))
-    extra += [Line2D([], [], color="0.6", lw=0.8, ls=":", label="end of training"),
-              Line2D([], [], ls="", label="k/n: solved / replicas")]
+    extra += [Line2D([], [], color="0.6", lw=0.8, ls=":", label="end of training")]
+    if not along:
+        extra.append(Line2D([], [], ls="", label="k/n: solved / replicas"))
     return finish(fig, axes, lay, path, extra)
 
 

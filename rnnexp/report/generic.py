@@ -1,32 +1,38 @@
-"""Build a sweep's report: ``python -m rnnexp.report DIR [--hue KEY] [--col KEY] [--row KEY ...] [--sections a,b]``.
+"""Build a sweep's report: ``python -m rnnexp.report DIR [DIR2 ...] [--out DIR] [--format svg] [--hue KEY] ...``.
 
 Writes ``DIR/report.md`` (summary table, figures, notes), ``DIR/report_summary.csv`` (the summary
 table's numbers) and PNG figures in ``DIR/figures/``, all from the combined tables
 (``DIR/{summary,history,profile,positions}.csv``; collected first when missing or older than a run).
 DIR may also be a single run's folder. Every multirun ends with this report (``rnnexp.runs.callbacks``).
+Several dirs make one report comparing them (``compare``), written into ``--out``. ``--format svg``
+(or ``pdf``; the sweep setting ``report.format``) also writes every figure as a vector file beside
+its PNG; report.md shows the PNGs.
 
 Every sweep gets the generic report; study sections (``rnnexp.report.studies``) only when declared:
 the sweep's ``report.sections``, read from what Hydra recorded of the composed config
 (``DIR/multirun.yaml`` for a sweep, ``DIR/.hydra/config.yaml`` for a single run), so a report
-rebuilt later shows the same sections; ``--sections`` replaces them.
+rebuilt later shows the same sections (and the same ``report.format``); ``--sections`` replaces them.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..runs import combine as collect, results  # outside the report: the runs' folders and tables, how they combine
-from . import figures, layout, studies
+from . import compare, describe, figures, intervals, layout, outcomes, roles, studies
+from .describe import summary_table
+from .roles import choose_layout  # noqa: F401  (the report's API)
 from .studies._common import Context
 
 FIGURES = "figures"
+FORMATS = ("png", *layout.VECTOR_FORMATS)  # report.format: png alone, or png and a vector copy
 NEEDED = ("summary", "history", "profile", "positions")  # the combined tables the report reads
 OPTIONAL = ("lengths",)  # read when present: the final models scored at other lengths (eval_bits)
 SUMMARY_CSV = "report_summary.csv"
@@ -88,101 +94,30 @@ def config_columns(summary: pd.DataFrame, runs: list[Path]) -> list[str]:
     return [c for c in cols if c in summary.columns and c not in NOT_CONFIG]
 
 
-def choose_layout(summary: pd.DataFrame, keys: list[str], hue=None, col=None, row=None) -> layout.Layout:
-    """Colour, columns, rows: what the user asked for, the rest from the swept keys.
-
-    Colour goes to the swept key with most values, columns to the next, rows to the rest; ``order``
-    (where the msb reference lines apply) is preferred as a panel key over colour. A key whose values
-    follow one-to-one from an earlier key's (``collect.paired_keys``) gets no role of its own.
-    """
-    chosen = [k for k in (hue, col, *(row or [])) if k]
-    for k in chosen:
-        if k not in summary.columns:
-            raise ValueError(f"{k}: not a column of the summary table; swept keys: {', '.join(keys) or 'none'}")
-    if len(set(chosen)) < len(chosen):
-        raise ValueError(f"each key may be used once: --hue {hue} --col {col} --row {' '.join(row or [])}")
-    paired = collect.paired_keys(summary, keys)  # e.g. bptt.truncate set by model: no panel or colour of its own
-    rest = sorted((k for k in keys if k not in chosen and k not in paired),
-                  key=lambda k: (-summary[k].nunique(dropna=False), keys.index(k)))
-    if hue is None and "order" in rest and len(rest) > 1 and rest[0] == "order":
-        rest[0], rest[1] = rest[1], rest[0]
-    if hue is None and rest:
-        hue = rest.pop(0)
-    if col is None and rest:
-        col = rest.pop(0)
-    return layout.Layout.make(summary, hue, col, list(row or []) + rest)
-
-
-# the tasks' result columns shown in the summary table (README: Results): addition's per-bit and
-# whole-sum accuracy; another task's loss and measures
-MEASURES = {"bit_acc": "per-bit acc", "sum_acc": "whole-sum acc", "eval_loss": "eval loss", "acc": "acc",
-            "exact": "exact", "copy_acc": "copied-symbol acc"}
-
-
-def measures(summary: pd.DataFrame) -> list[str]:
-    """The measure columns of ``summary``'s tasks (eval_loss: only beside a task other than addition)."""
-    other = any(c in summary for c in ("acc", "exact", "copy_acc"))
-    return [c for c in MEASURES if c in summary and (c != "eval_loss" or other)]
-
-
-def summary_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One row per configuration, every number computed from the summary table's replica rows."""
-    rows = []
-    groups = summary.groupby(keys, dropna=False, sort=False) if keys else [((), summary)]
-    for vals, g in groups:
-        vals = vals if isinstance(vals, tuple) else (vals,)
-        solved = g["solved"].astype(bool)
-        rows.append({
-            **dict(zip(keys, vals)),
-            "replicas": len(g),
-            "solved": int(solved.sum()),
-            "success_rate": float(solved.mean()),
-            **{f"{c}_{f}": getattr(g[c], f)() for c in measures(summary) for f in ("mean", "std")},
-            "median_steps_to_solve": g.loc[solved, "steps_to_solve"].median() if solved.any() else np.nan,
-            "diverged": int(g["diverged"].astype(bool).sum()),
-            "wall_time": g.groupby("job")["wall_time"].first().sum(),  # one training per job
-        })
-    out = pd.DataFrame(rows)
-    if keys:
-        rank = {k: {v: i for i, v in enumerate(layout.value_order(summary[k]))} for k in keys}
-        out = out.iloc[sorted(range(len(out)), key=lambda i: tuple(rank[k][layout.fmt(out[k].iloc[i])] for k in keys))]
-    return out.reset_index(drop=True)
-
-
-def _pm(mean, std) -> str:
-    if np.isnan(mean):
-        return "n/a"
-    return f"{mean:.4f}" if np.isnan(std) else f"{mean:.4f} ± {std:.4f}"
-
-
-def markdown_table(table: pd.DataFrame, keys: list[str]) -> str:
-    shown = [c for c in MEASURES if f"{c}_mean" in table]
-    head = [*keys, "replicas", "solved", "success rate", *(MEASURES[c] for c in shown),
-            "median steps to solve", "diverged", "wall time (s)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < len(keys) else "---:" for i in range(len(head))) + "|"]
-    for r in table.to_dict("records"):  # per row, each value keeps its column's type
-        cells = [layout.fmt(r[k]) for k in keys] + [
-            f"{r['replicas']:d}", f"{r['solved']:d}/{r['replicas']:d}", f"{100 * r['success_rate']:.0f} %",
-            *(_pm(r[f"{c}_mean"], r[f"{c}_std"]) for c in shown),
-            "never" if np.isnan(r["median_steps_to_solve"]) else f"{r['median_steps_to_solve']:g}",
-            f"{r['diverged']:d}", f"{r['wall_time']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def recorded_sections(root: Path) -> list[str]:
-    """The study sections the sweep (or run) in ``root`` declared: ``report.sections`` of the config
-    Hydra recorded (the sweep's ``multirun.yaml``; a run's ``.hydra/config.yaml``; else the first
-    job's, for a sweeper that writes no ``multirun.yaml``); none when it recorded none."""
+def recorded(root: Path, key: str, default=None):
+    """Setting ``key`` of the config Hydra recorded for the sweep (or run) in ``root`` (the sweep's
+    ``multirun.yaml``; a run's ``.hydra/config.yaml``; else the first job's, for a sweeper that writes
+    no ``multirun.yaml``); ``default`` when it recorded none."""
     from omegaconf import OmegaConf
 
     root = Path(root)
     jobs = [r / ".hydra" / "config.yaml" for r in collect.find_runs(root)[:1]]
     for path in (root / "multirun.yaml", root / ".hydra" / "config.yaml", *jobs):
         if path.is_file():
-            sections = OmegaConf.select(OmegaConf.load(path), "report.sections", default=None)
-            return [str(s) for s in sections] if sections is not None else []
-    return []
+            value = OmegaConf.select(OmegaConf.load(path), key, default=None)
+            return default if value is None else value
+    return default
+
+
+def recorded_sections(root: Path) -> list[str]:
+    """The study sections the sweep (or run) in ``root`` declared (``report.sections``); none when it recorded none."""
+    return [str(s) for s in recorded(root, "report.sections", [])]
+
+
+def check_format(value: str, source: str) -> str:
+    if value not in FORMATS:
+        raise ValueError(f"{source}: {value!r} is not a figure format; allowed: {', '.join(FORMATS)}")
+    return value
 
 
 def check_sections(names: list[str], source: str) -> list[str]:
@@ -193,77 +128,29 @@ def check_sections(names: list[str], source: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _command(root: Path) -> str | None:
-    """The command line that made the runs, from Hydra's saved overrides."""
-    from omegaconf import OmegaConf
-
-    try:
-        if (root / "multirun.yaml").is_file():
-            task = OmegaConf.load(root / "multirun.yaml").hydra.overrides.task
-            return "python -m rnnexp -m " + " ".join(task)
-        if (root / ".hydra" / "overrides.yaml").is_file():
-            return "python -m rnnexp " + " ".join(OmegaConf.load(root / ".hydra" / "overrides.yaml"))
-    except Exception:  # a hand-edited or foreign file: the report does without the command
-        return None
-    return None
-
-
-def _notes(t: Tables, table: pd.DataFrame, keys: list[str]) -> list[str]:
-    s = t.summary
-    notes = []
-    n_div = int(s["diverged"].astype(bool).sum())
-    if n_div:
-        notes.append(f"{n_div} of {len(s)} replicas diverged (loss or weights became NaN/inf). They are kept "
-                     "in every figure and statistic at their last finite weights; triangles on the top edge "
-                     "of the training curves mark the step at which each one diverged.")
-    if not s["solved"].astype(bool).any():
-        what = "100 % whole-sum accuracy" if "acc" not in s else "its task's solved criterion"
-        notes.append(f"No replica reached {what}: the steps-to-solve figure shows every "
-                     "replica on its 'never' line.")
-    if "order" in s and (s["order"] == "msb").any():
-        msb = s[s["order"] == "msb"]
-        if "task.name" in msb:
-            msb = msb[msb["task.name"] == "addition"]
-        delays = msb["task.delay"].fillna(0).astype(int) if "task.delay" in msb else pd.Series(0, index=msb.index)
-        limit = pd.Series([figures.causal_bit_limits(b, "msb", d).mean() for b, d in zip(msb["bits"], delays)],
-                          index=msb.index)
-        over = msb[msb["bit_acc"] > limit + 1e-12]
-        pairs = sorted(set(zip(msb["bits"], delays)))
-        lim = ", ".join(f"{figures.causal_bit_limits(b, 'msb', d).mean():.4f} per bit and "
-                        f"{figures.causal_sum_limit(b, 'msb', d):.4f} whole-sum "
-                        f"for {b} bits" + (f" (task.delay={d})" if d else "") for b, d in pairs)
-        note = f"msb order: a causal model can reach at most {lim} (dashed lines); a causal model above them would point to a bug"
-        if len(over):
-            where = []
-            for vals, g in over.groupby(keys, sort=False, dropna=False) if keys else [((), over)]:
-                vals = vals if isinstance(vals, tuple) else (vals,)
-                n = (msb[keys].map(layout.fmt) == [layout.fmt(v) for v in vals]).all(axis=1).sum() if keys else len(msb)
-                where.append(", ".join(f"{k}={layout.fmt(v)}" for k, v in zip(keys, vals)) + f"{': ' if keys else ''}{len(g)}/{n}")
-            note += (". **Replicas above the per-bit limit** (" + "; ".join(where) + " replicas): expected only for "
-                     "a model that is not causal, such as a bidirectional one.")
-        notes.append(note if len(over) else note + ".")
-    return notes
-
-
-def _title(t: Tables, keys: list[str]) -> str:
-    s = t.summary
-    if not keys:
-        return "single configuration"
-    paired = collect.paired_keys(s, keys)
-    return "sweep over " + " × ".join(f"{k} ({', '.join(layout.value_order(s[k]))})" for k in keys if k not in paired) \
-        + (f" (+ {', '.join(paired)})" if paired else "")  # keys set by another key's value
-
-
 def build(root: Path, tables: Tables | None = None, hue: str | None = None, col: str | None = None,
-          row: list[str] | None = None, sections: list[str] | None = None) -> Path:
+          row: list[str] | None = None, sections: list[str] | None = None, fmt: str | None = None,
+          sources: list[Path] | None = None) -> Path:
     """Write ``report.md``, ``report_summary.csv`` and ``figures/*.png`` into ``root``; returns report.md.
 
     ``sections``: the study sections to add, in this order; ``None``: those the sweep recorded.
+    ``fmt``: ``svg`` / ``pdf`` also writes each figure as a vector file; ``None``: the recorded
+    ``report.format``. ``sources``: the sweep dirs ``tables`` combine (``compare``), named in the report.
     """
     root = Path(root)
-    sections = check_sections(recorded_sections(root) if sections is None else sections,
-                              "--sections" if sections is not None else f"report.sections recorded in {root}")
-    t = tables or load(root)
+    origin = Path(sources[0]) if sources else root  # where the settings were recorded
+    sections = check_sections(recorded_sections(origin) if sections is None else sections,
+                              "--sections" if sections is not None else f"report.sections recorded in {origin}")
+    fmt = check_format(str(recorded(origin, "report.format", "png")) if fmt is None else fmt,
+                       "--format" if fmt is not None else f"report.format recorded in {origin}")
+    token = layout.VECTOR.set(fmt if fmt != "png" else None)
+    try:
+        return _build(root, tables or load(root), hue, col, row, sections, fmt, sources)
+    finally:
+        layout.VECTOR.reset(token)
+
+
+def _build(root: Path, t: Tables, hue, col, row, sections, fmt, sources) -> Path:
     keys = collect.swept_keys(t.summary, t.config_columns)
     lay = choose_layout(t.summary, keys, hue, col, row)
     table = summary_table(t.summary, keys)
@@ -272,14 +159,14 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
     fig_dir = root / FIGURES
     fig_dir.mkdir(exist_ok=True)
     s, h, p, pos = (lay.label(d) for d in (t.summary, t.history, t.profile, t.positions))
-    what = _title(t, keys)
+    what = describe.title(t, keys)
     reps = t.summary.groupby("job").size()
     per = f"{reps.iloc[0]} replicas" if reps.nunique() == 1 else f"{reps.min()}-{reps.max()} replicas"
-    sub = f"{what}, {per} per run"
+    sub = textwrap.fill(f"{what}, {per} per run", 100)
     made: dict[str, tuple[str, str]] = {}
 
-    def fig(name, caption, fn, *args, title):
-        fn(*args, lay, fig_dir / f"{name}.png", f"{title}\n{sub}")
+    def fig(name, caption, fn, *args, title, args_after=()):
+        fn(*args, lay, *args_after, fig_dir / f"{name}.png", f"{title}\n{sub}")
         made[name] = (title, caption)
 
     if "eval_loss" in h:
@@ -298,18 +185,34 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
         if metric in h and h[metric].notna().any():
             fig(f"convergence_{metric}", caption, figures.convergence, h, s, metric, title=title)
     addition = "bit_acc" in s and s["bit_acc"].notna().any()
+    unpaired = [k for k in keys if k not in roles.paired(t.summary, keys)]
+    sampled = roles.sampled(lay)  # keys the panels cannot show value by value: points, not heatmap cells
+    final = "bit_acc" if addition else "acc" if "acc" in s and s["acc"].notna().any() else None
+    criterion = "100 % whole-sum accuracy" if "acc" not in s else "their task's solved criterion (README: Tasks)"
     for metric, title, caption in (
             ("success", "Success rate: replicas reaching 100 % whole-sum accuracy" if "acc" not in s else
              "Success rate: replicas meeting their task's solved criterion",
-             "Each cell: replicas that reached 100 % whole-sum accuracy at some evaluation / replicas." if "acc" not in s
-             else "Each cell: replicas that met their task's solved criterion (README: Tasks) at some evaluation / replicas."),
-            ("bit_acc" if addition else "acc", "Final per-bit accuracy" if addition else "Final accuracy per target",
+             f"Each cell: replicas that reached {criterion} at some evaluation / replicas, and the "
+             f"{intervals.NAME} of the success rate."),
+            (final, "Final per-bit accuracy" if addition else "Final accuracy per target",
              "Each cell: the accuracy at the end of training, mean over "
              "replicas (diverged ones included at their last finite weights).")):
-        if metric != "success" and not (metric in s and s[metric].notna().any()):
+        if metric is None:
             continue
-        figures.outcome_heatmap(s, lay, metric, fig_dir / f"outcome_{metric}.png", f"{title}\n{sub}")
+        path, head = fig_dir / f"outcome_{metric}.png", f"{title}\n{sub}"
+        if sampled:
+            outcomes.against(s, lay, metric, unpaired, path, head)
+            caption = (f"One point per configuration against {lay.hue}, with its {intervals.NAME} (success) or the 95 % "
+                       "bootstrap CI of the mean over replicas; points at the same value side by side.")
+        else:
+            outcomes.heatmap(s, lay, metric, path, head)
         made[f"outcome_{metric}"] = (title, caption)
+    if sampled or lay.unplaced:
+        fig("outcome_by_setting", "Every configuration's outcome against each swept setting (one column per setting): "
+            "the view of a search whose values are sampled, where no two configurations share a value. Success rate "
+            f"with its {intervals.NAME}; the final measure with the 95 % CI of the mean over replicas.",
+            outcomes.by_setting, s, title="Outcome against each swept setting",
+            args_after=(unpaired, ["success", *([final] if final else [])]))
     fig("steps_to_solve", "Each point is a replica: the first evaluation step at which it got every evaluation problem "
         "right (resolution: the evaluation interval). Replicas that never did sit on the 'never' line; "
         "the black bar is the median over the ones that solved.", figures.steps_to_solve, s,
@@ -333,33 +236,41 @@ def build(root: Path, tables: Tables | None = None, hue: str | None = None, col:
 
     ctx = Context(t.summary, t.history, t.profile, t.lengths, keys, lay, fig_dir, sub)
     declared = [line for name in sections for line in studies.get(name)(ctx)]
-    text = _markdown(root, t, keys, lay, table, made, declared)
+    text = _markdown(root, t, keys, lay, table, made, declared, fmt, sources)
     results.atomic_write_text(root / "report.md", text)
     return root / "report.md"
 
 
-def _markdown(root, t: Tables, keys, lay, table, made, declared=()) -> str:
+def _markdown(root, t: Tables, keys, lay, table, made, declared=(), fmt="png", sources=None) -> str:
     s = t.summary
     fixed = [c for c in t.config_columns if c not in keys]
-    cmd = _command(root)
-    out = [f"# Report: {_title(t, keys)}", "",
+    sources = [Path(d) for d in sources or []]
+    by = f"python -m rnnexp.report {' '.join(map(str, sources or [root]))}" + (f" --out {root}" if sources else "")
+    out = [f"# Report: {describe.title(t, keys)}", "",
            f"{s['job'].nunique()} run(s), {len(s)} replicas; built {datetime.datetime.now():%Y-%m-%d %H:%M}"
-           f" by `python -m rnnexp.report {root}`" + (f" ({lay.describe()})." if lay.describe() else "."), ""]
-    if cmd:
-        out += ["Command:", "", f"    {cmd}", ""]
+           f" by `{by}`" + (f" ({lay.describe()})." if lay.describe() else "."), ""]
+    if len(sources) > 1:
+        out += ["Sweeps compared (each dir's tables, stacked; the settings that differ are the swept keys):", ""]
+        out += [f"- `{d}`" + (f": `{describe.command(d)}`" if describe.command(d) else "") for d in sources] + [""]
+    elif describe.command(sources[0] if sources else root):
+        out += ["Command:", "", f"    {describe.command(sources[0] if sources else root)}", ""]
     if fixed:
         out += ["Settings shared by every run: " + ", ".join(f"`{c}={layout.fmt(s[c].iloc[0])}`" for c in fixed), ""]
-    out += ["## Summary", "", markdown_table(table, keys), "",
+    if fmt != "png":
+        out += [f"Every figure is also a vector file: `{FIGURES}/<name>.{fmt}` beside the PNG shown here.", ""]
+    out += ["## Summary", "", describe.markdown_table(table, keys), "",
             "solved: replicas that reached 100 % whole-sum accuracy on the evaluation set at some evaluation; "
+            f"success rate: with its {intervals.NAME} (a binomial interval: never zero-width at 0/n or n/n); "
             "accuracies: at the end of training, mean ± std over replicas (diverged replicas included); "
             "median steps to solve: over the replicas that solved; wall time: training time of the run(s).",
             f"The numbers are in `{SUMMARY_CSV}`.", ""]
-    notes = _notes(t, table, keys)
+    notes = describe.notes(t, table, keys)
     if notes:
         out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     sections = {"Convergence": ["convergence_loss", "convergence_sum_acc", "convergence_bit_acc", "convergence_acc",
                                 "convergence_exact", "convergence_copy_acc"],
-                "Outcomes": ["outcome_success", "outcome_bit_acc", "outcome_acc", "steps_to_solve", "positions", "lengths"],
+                "Outcomes": ["outcome_success", "outcome_bit_acc", "outcome_acc", "outcome_by_setting",
+                             "steps_to_solve", "positions", "lengths"],
                 "Gradients": ["gradient_profile", "grad_norm", "sigma_max"]}
     for sec, names in sections.items():
         out += [f"## {sec}", ""]
@@ -373,22 +284,56 @@ def _markdown(root, t: Tables, keys, lay, table, made, declared=()) -> str:
     return "\n".join(out)
 
 
+_notes = describe.notes  # the notes under the summary table (tests read them)
+
+
+def load_many(dirs: list[Path], out: Path) -> Tables:
+    """The tables of several sweep dirs, stacked (``compare``) and written into ``out`` (where the report
+    goes: ``python -m rnnexp.report OUT`` rebuilds it); ``ValueError`` if they cannot be compared."""
+    loaded = [load(d) for d in dirs]
+    frames = [{n: getattr(t, n) for n in (*NEEDED, *OPTIONAL)} for t in loaded]
+    tables, cols = compare.combine(frames, [t.config_columns for t in loaded], dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        results.write_table(df, out / f"{name}.csv")
+    return Tables(**{n: tables[n] for n in NEEDED}, config_columns=cols, lengths=tables.get("lengths"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rnnexp.report", description=__doc__.splitlines()[0])
-    ap.add_argument("dir", type=Path, help="a sweep dir (or a single run's folder)")
+    ap.add_argument("dir", type=Path, nargs="+", help="a sweep dir (or a single run's folder); several: one report "
+                    "comparing them (the settings that differ become the layout)")
+    ap.add_argument("--out", type=Path, help="where report.md and figures/ go (default: the dir itself; for several "
+                    "dirs runs/compare/<date>/<time>, with their stacked tables)")
+    ap.add_argument("--format", choices=FORMATS, help="also write every figure as a vector file (svg or pdf) beside "
+                    "its PNG (default: the sweep's report.format, png)")
     ap.add_argument("--hue", help="key shown as colour (default: the swept key with most values)")
     ap.add_argument("--col", help="key shown as panel columns (default: the next swept key)")
     ap.add_argument("--row", nargs="+", help="key(s) shown as panel rows (default: the remaining swept keys)")
     ap.add_argument("--sections", metavar="A,B", help="study sections to add, comma-separated, replacing the ones the "
                     f"sweep declared ('' for none); one of: {', '.join(studies.names())}")
     args = ap.parse_args(argv)
-    if not args.dir.is_dir():
-        print(f"rnnexp.report: error: {args.dir} is not a folder", file=sys.stderr)
+    for d in args.dir:
+        if not d.is_dir():
+            print(f"rnnexp.report: error: {d} is not a folder", file=sys.stderr)
+            return 2
+    if len({d.resolve() for d in args.dir}) < len(args.dir):
+        print("rnnexp.report: error: a dir is named twice", file=sys.stderr)
+        return 2
+    out = args.out or (args.dir[0] if len(args.dir) == 1 else
+                       Path("runs/compare") / f"{datetime.datetime.now():%Y-%m-%d/%H-%M-%S}")
+    if out.resolve() != args.dir[0].resolve() and out.is_dir() and collect.find_runs(out):
+        print(f"rnnexp.report: error: --out {out} holds a sweep's runs (its report would be replaced); "
+              "choose a new folder", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
+    in_place = out.resolve() == args.dir[0].resolve()
     try:
         sections = None if args.sections is None else [s.strip() for s in args.sections.split(",") if s.strip()]
-        path = build(args.dir, hue=args.hue, col=args.col, row=args.row, sections=sections)
+        tables = None if in_place else load(args.dir[0]) if len(args.dir) == 1 else load_many(args.dir, out)
+        out.mkdir(parents=True, exist_ok=True)
+        path = build(out, tables, hue=args.hue, col=args.col, row=args.row, sections=sections, fmt=args.format,
+                     sources=None if in_place else args.dir)
     except (FileNotFoundError, ValueError) as e:
         print(f"rnnexp.report: error: {e}", file=sys.stderr)
         return 1

@@ -1,8 +1,11 @@
 """How the report's figures are laid out and drawn: labels, panels, colours, legends, PNGs.
 
 Every figure is laid out by a ``Layout``: colour for one swept key (``hue``), panel columns for
-another (``col``), panel rows for the rest (``row``). A key value has the same colour in every
-figure. Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
+another (``col``), panel rows for the rest (``row``); which key gets which role, and the bounds that
+keep a figure readable, are ``roles``'. A key value has the same colour in every figure. A numeric
+colour key with more values than a legend can show (``MAX_COLOURS``) is *continuous*: a colour map
+over its values and a colour bar, lines without bands; a categorical one keeps ``MAX_COLOURS - 1``
+colours and shows the rest as one grey "other". No PNG side exceeds ``files.MAX_SIDE_PX`` (``save``). Figures are drawn on a plain ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot,
 no global state, no display needed). The helpers here (``figure``, ``subset``, ``lines``,
 ``finish``, ...) are shared by the generic figures (``rnnexp.report.figures``) and the study
 sections (``rnnexp.report.studies``).
@@ -17,31 +20,47 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from PIL import Image
+from matplotlib.ticker import FuncFormatter, NullFormatter
+from . import intervals
+from .files import MAX_SIDE_PX, VECTOR, VECTOR_FORMATS, save  # noqa: F401  (figures are saved through layout)
 
 
 PANEL_W, PANEL_H, DPI = 3.3, 2.5, 100
 WRAP = 4  # panels per line when only one key makes panels
 N_BOOT = 1000
+BOOT_MAX = 100  # more values: the normal interval of the mean (ci95)
+MAX_COLOURS = 10  # colours a legend shows readably (the colourblind palette's ten)
+MAX_PANEL_VALUES = 8  # a key with more values never makes panels (roles.choose_layout)
+MAX_PANELS = 24  # panels of one figure at most (rows x columns; roles.choose_layout)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")  # one per colour: series drawn on top of each other stay visible
 
 
 def ci95(values) -> tuple[float, float]:
     """95 % percentile-bootstrap interval of the mean over replicas (seaborn's ``("ci", 95)``, vectorised).
 
     seaborn resamples in a Python loop, one mean per resample: seconds per figure for long histories.
+    Beyond ``BOOT_MAX`` values (replicas pooled over many runs) the normal interval, mean ± 1.96 SE,
+    which the bootstrap's equals there within its own resampling noise, at a thousandth of the cost.
     """
     x = np.asarray(values, float)
     x = x[~np.isnan(x)]
     if len(x) < 2:
         return (np.nan, np.nan)
+    if len(x) > BOOT_MAX:
+        half = 1.959963984540054 * x.std(ddof=1) / np.sqrt(len(x))
+        return float(x.mean() - half), float(x.mean() + half)
     means = x[np.random.default_rng(0).integers(0, len(x), (N_BOOT, len(x)))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return float(lo), float(hi)
 
 
 BAND = ci95  # mean with a 95 % bootstrap confidence band over replicas
+RATE_BAND = intervals.band  # a fraction of replicas (0/1 values): the Wilson interval
 REF_COLOR, CLIP_COLOR = "0.15", "0.35"
 DIVERGED_MARK = dict(marker="v", s=34, edgecolors="black", linewidths=0.6, zorder=5, clip_on=False)
 
@@ -56,6 +75,12 @@ def fmt(v) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{float(v):g}"
     return str(v)
+
+
+def labels(series: pd.Series) -> pd.Series:
+    """``fmt`` of every value, computed once per distinct value (tables of 10^5 rows)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    return pd.Series(np.array([fmt(u) for u in uniques], dtype=object)[codes], index=series.index)
 
 
 def value_order(series: pd.Series) -> list[str]:
@@ -75,45 +100,84 @@ class Layout:
     col_order: list[str] = field(default_factory=list)
     row_order: list[str] = field(default_factory=list)
     palette: dict[str, tuple] = field(default_factory=dict)
+    continuous: bool = False  # a numeric colour key with many values: colour map and colour bar
+    norm: Normalize | None = None  # continuous: value -> [0, 1] of the colour map (log for wide positive ranges)
+    cmap: ListedColormap | None = None
+    lumped: list[str] = field(default_factory=list)  # categorical values beyond MAX_COLOURS - 1: drawn as "other"
+    unplaced: list[str] = field(default_factory=list)  # swept keys with no role (too many values for panels)
 
     @classmethod
     def make(cls, summary: pd.DataFrame, hue: str | None, col: str | None, row: list[str]) -> "Layout":
         lay = cls(hue, col, list(row))
+        values = value_order(summary[hue]) if hue else ["all"]
+        numeric = hue and is_numeric(summary[hue])
+        n = len(values)
+        cmap = sns.color_palette("viridis", as_cmap=True)  # ordered values, ordered colours; stop before
+        cmap = ListedColormap(cmap(np.linspace(0.0, 0.85, 256)))  # viridis' pale yellow end
+        if numeric and n > MAX_COLOURS:
+            x = summary[hue].astype(float)
+            x = x[np.isfinite(x)]
+            wide = len(x) and x.min() > 0 and x.max() / x.min() > 30
+            lay.continuous, lay.cmap = True, cmap
+            lay.norm = LogNorm(x.min(), x.max()) if wide else Normalize(x.min(), x.max())
+            lay.hue_order = values
+            by_label = {fmt(v): v for v in summary[hue].drop_duplicates()}
+            lay.palette = {h: (tuple(cmap(lay.norm(float(by_label[h])))[:3]) if np.isfinite(float(by_label[h]))
+                               else (0.6, 0.6, 0.6)) for h in values}
+        else:
+            if n > MAX_COLOURS:  # categorical: the first values keep a colour, the rest are one grey "other"
+                lay.lumped = values[MAX_COLOURS - 1:]
+                values = values[:MAX_COLOURS - 1] + [lay.other]
+            lay.hue_order = values
+            if numeric and n > 1:
+                colors = [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.94, n)]
+            else:
+                cb = sns.color_palette("colorblind", 10)  # reordered: orange and vermillion are not neighbours
+                colors = [cb[i] for i in (0, 1, 2, 4, 3, 5, 9, 7, 8, 6)][:len(values)]
+            lay.palette = dict(zip(values, colors))
+            if lay.lumped:
+                lay.palette[lay.other] = (0.6, 0.6, 0.6)
         t = lay.label(summary)
-        lay.hue_order = value_order(summary[hue]) if hue else ["all"]
         lay.col_order = value_order(summary[col]) if col else []
         lay.row_order = list(dict.fromkeys(t.sort_values("_row_rank")["_row"])) if row else []
-        numeric = hue and pd.api.types.is_numeric_dtype(summary[hue]) and not pd.api.types.is_bool_dtype(summary[hue])
-        n = len(lay.hue_order)
-        if numeric and n > 1:  # ordered values, ordered colours; stop before viridis' pale yellow end
-            cmap = sns.color_palette("viridis", as_cmap=True)
-            colors = [tuple(cmap(x)[:3]) for x in np.linspace(0.0, 0.8, n)]
-        else:
-            cb = sns.color_palette("colorblind", 10)  # reordered: orange and vermillion are not neighbours
-            colors = [cb[i] for i in (0, 1, 2, 4, 3, 5, 9, 7, 8, 6)][:n] if n <= 10 else sns.color_palette("husl", n)
-        lay.palette = dict(zip(lay.hue_order, colors))
         return lay
+
+    @property
+    def other(self) -> str:
+        return f"other ({len(self.lumped)} values)"
+
+    def marker(self, hue: str) -> str:
+        """The marker of a colour's series (a continuous colour has one marker)."""
+        return "o" if self.continuous or hue not in self.hue_order else MARKERS[self.hue_order.index(hue) % len(MARKERS)]
 
     def label(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` with the string columns ``_hue``, ``_col``, ``_row`` the figures group by."""
         df = df.copy()
-        df["_hue"] = df[self.hue].map(fmt) if self.hue else "all"
-        df["_col"] = df[self.col].map(fmt) if self.col else ""
+        df["_hue"] = labels(df[self.hue]) if self.hue else "all"
+        if self.lumped:
+            df.loc[df["_hue"].isin(self.lumped), "_hue"] = self.other
+        df["_col"] = labels(df[self.col]) if self.col else ""
         if self.row:
-            df["_row"] = [", ".join(f"{k}={fmt(v)}" for k, v in zip(self.row, vals))
-                          for vals in df[self.row].itertuples(index=False)]
+            parts = {k: labels(df[k]) for k in self.row}
+            df["_row"] = [", ".join(vals) for vals in zip(*(f"{k}=" + parts[k] for k in self.row))]
             # rows sort key by key, each key in its own order (numbers ascending)
             orders = {k: {v: i for i, v in enumerate(value_order(df[k]))} for k in self.row}
-            df["_row_rank"] = [tuple(orders[k][fmt(v)] for k, v in zip(self.row, vals))
-                               for vals in df[self.row].itertuples(index=False)]
+            df["_row_rank"] = list(zip(*(parts[k].map(orders[k]) for k in self.row)))
         else:
             df["_row"], df["_row_rank"] = "", [()] * len(df)
         return df
 
     def describe(self) -> str:
-        parts = [f"colour: {self.hue}" if self.hue else None, f"columns: {self.col}" if self.col else None,
-                 f"rows: {', '.join(self.row)}" if self.row else None]
+        parts = [f"colour: {self.hue}" + (" (continuous)" if self.continuous else
+                                          f" ({len(self.lumped)} values as 'other')" if self.lumped else "")
+                 if self.hue else None, f"columns: {self.col}" if self.col else None,
+                 f"rows: {', '.join(self.row)}" if self.row else None,
+                 f"pooled in the panels (too many values): {', '.join(self.unplaced)}" if self.unplaced else None]
         return "; ".join(p for p in parts if p)
+
+
+def is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def panels(lay: Layout, extra: list[tuple[str, object]] | None = None):
@@ -134,10 +198,11 @@ def panels(lay: Layout, extra: list[tuple[str, object]] | None = None):
 
 def figure(lay, title, extra=None, sharey=True, legend_width=2.1):
     specs, (nr, nc) = panels(lay, extra)
-    fig = Figure(figsize=(PANEL_W * nc + legend_width, PANEL_H * nr + 0.7), dpi=DPI, layout="constrained")
+    main_w = max(PANEL_W * nc, 0.075 * max(map(len, title.splitlines())))  # the title fits above the panels
+    fig = Figure(figsize=(main_w + legend_width, PANEL_H * nr + 0.7), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     # panels and title on the left, the legend in its own strip on the right: they never overlap
-    main, side = fig.subfigures(1, 2, width_ratios=[PANEL_W * nc, legend_width], wspace=0)
+    main, side = fig.subfigures(1, 2, width_ratios=[main_w, legend_width], wspace=0)
     axes = main.subplots(nr, nc, squeeze=False, sharex=True, sharey=sharey).ravel()
     for ax in axes[len(specs):]:
         main.delaxes(ax)
@@ -168,19 +233,27 @@ def filled(axes, df: pd.DataFrame, extra_col: str | None = None):
         yield ax, spec, sub
 
 
-def hue_handles(lay: Layout) -> list[Line2D]:
-    if not lay.hue:
+def hue_handles(lay: Layout, markers: bool = False) -> list[Line2D]:
+    if not lay.hue or lay.continuous:  # a continuous colour: the colour bar (colour_bar)
         return []
-    return [Line2D([], [], color=lay.palette[v], lw=2, label=v) for v in lay.hue_order]
+    return [Line2D([], [], color=lay.palette[v], lw=2, label=v, marker=lay.marker(v) if markers else None, ms=5)
+            for v in lay.hue_order]
 
 
-def save(fig: Figure, path: Path) -> Path:
-    """Render with Agg and write a 256-colour PNG: a third of the size, no visible difference."""
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    img = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    img.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path)
-    return path
+def colour_bar(side, lay: Layout) -> None:
+    """A continuous colour's bar, in the top half of the legend strip."""
+    cax = side.add_axes((0.06, 0.56, 0.07, 0.36))
+    bar = side.colorbar(ScalarMappable(norm=lay.norm, cmap=lay.cmap), cax=cax)
+    bar.set_label(lay.hue, fontsize=8)
+    cax.tick_params(labelsize=7)
+    plain_numbers(cax.yaxis)
+
+
+def plain_numbers(axis) -> None:
+    """Tick labels as numbers are written (``0.01``, ``100``), not powers (``10^-2``), on a log axis too."""
+    if axis.get_scale() == "log":
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
@@ -195,12 +268,18 @@ def finish(fig, axes_specs, lay, path: Path, extra_handles=(), hue_title=None):
             ax.set_ylabel("")
         if not grid.is_last_row():
             ax.set_xlabel("")
-    handles = hue_handles(lay)
+    handles = hue_handles(lay, markers=getattr(fig, "hue_markers", False))
     if handles:
         handles = [Line2D([], [], ls="", label=hue_title or lay.hue)] + handles  # the key, as a heading
     handles += list(extra_handles)
+    if lay.continuous:  # no band per value: say what the lines are instead
+        handles = [h for h in handles if not h.get_label().startswith("95 % CI")]
+        if getattr(fig, "thin_lines", False):
+            handles.append(Line2D([], [], color="0.4", lw=0.8, label="one line per value:\nmean over replicas"))
+        colour_bar(fig.side, lay)
     if handles:
-        fig.side.legend(handles=handles, loc="center left", fontsize=8, frameon=False, borderaxespad=0)
+        where = dict(loc="upper left", bbox_to_anchor=(0, 0.5)) if lay.continuous else dict(loc="center left")
+        fig.side.legend(handles=handles, fontsize=8, frameon=False, borderaxespad=0, **where)
     save(fig, path)
     return fig
 
@@ -211,7 +290,7 @@ def mark_diverged(ax, summary_sub: pd.DataFrame, lay: Layout) -> bool:
     if d.empty:
         return False
     ax.scatter(d["diverged_step"], np.full(len(d), 1.0), transform=ax.get_xaxis_transform(),
-               c=[lay.palette[h] for h in d["_hue"]], **DIVERGED_MARK)
+               c=[lay.palette.get(h, "0.6") for h in d["_hue"]], **DIVERGED_MARK)
     ax.diverged_note = f"{len(d)}/{len(summary_sub)} replicas diverged"  # shown in the panel title
     return True
 
@@ -232,26 +311,55 @@ def overflowed(values) -> np.ndarray:
         return ~(np.abs(v) <= OVERFLOW)
 
 
-def lines(ax, df, x, y, lay, **kw) -> bool:
+def lines(ax, df, x, y, lay, band=BAND, **kw) -> bool:
     """Mean and band per colour; steps where a replica's value is not finite get an x near the top.
 
-    Returns whether any value was not finite.
+    Few x values: a marker per colour (``Layout.marker``), so that equal curves stay visible. A
+    continuous colour: one thin line per value, no band (``_thin_lines``). Returns whether any
+    value was not finite.
     """
     vals = df[y].astype(float)
     bad = pd.Series(overflowed(vals), index=df.index)
-    if (~bad).any():
-        if df[x].nunique() <= 25 and "marker" not in kw:  # a lone finite point still shows
-            kw = {**kw, "marker": "o", "markersize": 3, "markeredgewidth": 0}
+    if (~bad).any() and lay.continuous:
+        _thin_lines(ax, df.assign(**{y: vals.where(~bad)}), x, y, lay, kw)
+    elif (~bad).any():
+        present = set(df["_hue"])
+        hues = [h for h in lay.hue_order if h in present]
+        if df[x].nunique() <= 25 and "style" not in kw:  # a lone finite point still shows; a marker per colour
+            size = kw.pop("markersize", 3)
+            kw.pop("marker", None)
+            kw = {**kw, "style": "_hue", "style_order": hues, "markers": {h: lay.marker(h) for h in hues},
+                  "dashes": False, "markersize": size + 1, "markeredgewidth": 0}
+            ax.get_figure(root=True).hue_markers = True
         sns.lineplot(data=df.assign(**{y: vals.where(~bad)}), x=x, y=y, hue="_hue", palette=lay.palette,
-                     hue_order=[h for h in lay.hue_order if h in set(df["_hue"])], errorbar=BAND,
-                     legend=False, ax=ax, **kw)
+                     hue_order=hues, errorbar=band, legend=False, ax=ax, **kw)
     else:
         empty(ax, "no value to plot: every replica's\nvalue overflowed here (x)")
     if bad.any():
         b = df[bad].drop_duplicates(["_hue", x])
         ax.scatter(b[x], np.full(len(b), 0.93), transform=ax.get_xaxis_transform(), marker="x", s=24,
-                   linewidths=1.2, c=[lay.palette[h] for h in b["_hue"]], zorder=5, clip_on=False)
+                   linewidths=1.2, c=[lay.palette.get(h, "0.6") for h in b["_hue"]], zorder=5, clip_on=False)
     return bool(bad.any())
+
+
+def _thin_lines(ax, df, x, y, lay, kw) -> None:
+    """The mean over replicas per colour value as one thin line (a band per value would be unreadable);
+    one ``LineCollection`` for all of them (hundreds of ``plot`` calls take seconds)."""
+    style = kw.get("style")
+    dashes = kw.get("dashes") or {}
+    keys = ["_hue", *([style] if style else [])]
+    means = df.groupby([*keys, x], sort=True)[y].mean()
+    segments, colours, styles = [], [], []
+    rank = {h: i for i, h in enumerate(lay.hue_order)}  # drawn in the key's order: the largest value on top
+    for k, s in sorted(means.groupby(level=list(range(len(keys)))),
+                       key=lambda g: rank.get(g[0][0] if isinstance(g[0], tuple) else g[0], -1)):
+        k = k if isinstance(k, tuple) else (k,)
+        segments.append(np.column_stack([s.index.get_level_values(-1).to_numpy(float), s.to_numpy(float)]))
+        colours.append(lay.palette.get(k[0], (0.6, 0.6, 0.6)))
+        styles.append((0, dashes[k[1]]) if style and dashes.get(k[1]) else "solid")
+    ax.add_collection(LineCollection(segments, colors=colours, linestyles=styles, linewidths=0.8, alpha=0.8))
+    ax.autoscale_view()
+    ax.get_figure(root=True).thin_lines = True
 
 
 def step_xlim(axes, df) -> None:

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from ...runs import combine as collect  # outside the report: which swept keys follow from another (runs' combine)
+from .. import roles
 from ..layout import DPI, PANEL_H, PANEL_W, Layout, fmt, value_order
 
 
@@ -26,7 +26,7 @@ class Context:
     history: pd.DataFrame
     profile: pd.DataFrame | None
     lengths: pd.DataFrame | None
-    keys: list[str]  # every swept key, those set by another key's value (``collect.paired_keys``) included
+    keys: list[str]  # every swept key, those set by another key's value (``roles.paired``) included
     lay: Layout
     fig_dir: Path  # figures go here, CSV tables into its parent (the report's folder)
     sub: str  # the figures' subtitle: what was swept, replicas per run
@@ -34,7 +34,7 @@ class Context:
     @property
     def unpaired(self) -> list[str]:
         """The swept keys without those set by another key's value (e.g. model.forget_bias by model)."""
-        return [k for k in self.keys if k not in collect.paired_keys(self.summary, self.keys)]
+        return [k for k in self.keys if k not in roles.paired(self.summary, self.keys)]
 
 
 @dataclass
@@ -72,7 +72,7 @@ def config_groups(summary: pd.DataFrame, keys: list[str]) -> list[tuple[dict, pd
 
 def configurations(summary: pd.DataFrame, keys: list[str]) -> list[tuple[str, pd.DataFrame]]:
     """``(label, replica rows)`` per configuration in the report's value order; label ``k=v, ...``."""
-    keys = [k for k in keys if k not in collect.paired_keys(summary, keys)]  # in the report's table
+    keys = [k for k in keys if k not in roles.paired(summary, keys)]  # in the report's table
     if not keys:
         return [("all runs", summary)]
     return [(", ".join(f"{k}={fmt(v)}" for k, v in vals.items()), g) for vals, g in config_groups(summary, keys)]
@@ -157,12 +157,19 @@ def colour_layout(summary: pd.DataFrame, lay: Layout, key: str | None) -> Layout
     return Layout.make(summary, key, None, [])
 
 
-def colour_handles(col_lay: Layout) -> list[Line2D]:
+def colour_handles(col_lay: Layout, lines: bool = False, markers: bool = True) -> list[Line2D]:
+    """The colour key's legend entries, a marker each (``lines``: with a line; ``markers=False``: circles, where
+    the marker means something else); a continuous colour key
+    (hundreds of values) gets one entry saying how its colours run, never one per value."""
     if not col_lay.hue:
         return []
+    if col_lay.continuous:
+        lo, hi = col_lay.hue_order[0], col_lay.hue_order[-1]
+        return [Line2D([], [], ls="", label=f"{col_lay.hue}: colour from\n{lo} (dark) to {hi} (light)")]
     return [Line2D([], [], ls="", label=col_lay.hue)] + [
-        Line2D([], [], ls="", marker="o", color=col_lay.palette[v], markeredgecolor="black", label=v)
-        for v in col_lay.hue_order]
+        Line2D([], [], ls="-" if lines else "", lw=1.5, marker=col_lay.marker(v) if markers else "o", ms=4.5,
+               color=col_lay.palette[v],
+               markeredgecolor="black", markeredgewidth=0.4, label=v) for v in col_lay.hue_order]
 
 
 def log2_x(ax, ticks=None) -> None:

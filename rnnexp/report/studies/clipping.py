@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from ...runs import results  # outside the report: writing a table file
-from .. import layout
+from .. import intervals, layout
 from ..layout import fmt
 from ._common import Context, Section, config_groups, grid_figure, legend, log2_x, md_table, outcome, sci
 
@@ -66,8 +66,8 @@ def _section(summary, history, keys, lay, fig_dir: Path, sub: str) -> Section:
         table.append({**{k: ("–" if k == "clip.threshold" and vals.get("clip") == "none" else fmt(v))
                          for k, v in vals.items()},
                       "replicas": n,
-                      "diverged": f"{int(g['diverged'].sum())}/{n}",
-                      "solved": f"{int(solved.sum())}/{n}",
+                      "diverged": f"{int(g['diverged'].sum())}/{n} {intervals.text(int(g['diverged'].sum()), n)}",
+                      "solved": f"{int(solved.sum())}/{n} {intervals.text(int(solved.sum()), n)}",
                       "failed, finite": f"{int((g['_kind'] == 'never').sum())}/{n}",
                       "median steps to solve": f"{g.loc[solved, 'steps_to_solve'].median():g}" if solved.any() else "never",
                       "final per-bit acc": f"{g['bit_acc'].mean():.3f}",
@@ -86,23 +86,40 @@ def _section(summary, history, keys, lay, fig_dir: Path, sub: str) -> Section:
     metrics = (("success", "solved (fraction)"), ("diverged", "diverged (fraction)"), ("steps", "median steps to solve"))
     fig, side, axes = grid_figure(3, len(cols), f"Clipping: outcome by kind and threshold\n{sub}", sharey="row")
     steps_end = float(s["steps"].max()) if "steps" in s else np.nan
+    kinds = layout.value_order(s["clip"]) if "clip" in s else ["all"]
+    clipped = [k for k in kinds if k != "none"]
     for j, c in enumerate(cols):
         d = s[s["_col"] == c]
         for kind in layout.value_order(d["clip"]) if "clip" in d else ["all"]:
             e = d[d["clip"] == kind] if "clip" in d else d
             colour = clip_lay.palette[kind] if clip_lay else "0.3"
-            agg = e.groupby("clip.threshold", dropna=False).agg(
-                success=("solved", "mean"), diverged=("diverged", "mean"),
-                steps=("steps_to_solve", "median")).reset_index()
+            agg = e.assign(_ok=e["solved"].astype(bool), _dv=e["diverged"].astype(bool)).groupby(
+                "clip.threshold", dropna=False).agg(success=("_ok", "mean"), diverged=("_dv", "mean"),
+                                                    n_ok=("_ok", "sum"), n_dv=("_dv", "sum"), n=("_ok", "size"),
+                                                    steps=("steps_to_solve", "median")).reset_index()
+            k = clipped.index(kind) if kind in clipped else 0
+            shift = 2 ** ((k - (len(clipped) - 1) / 2) * 0.12)  # kinds side by side: none hides another
+            marker = layout.MARKERS[kinds.index(kind) % len(layout.MARKERS)]
             for i, (m, label) in enumerate(metrics):
                 ax = axes[i][j]
                 if kind == "none" or agg["clip.threshold"].isna().all():
                     v = agg[m].iloc[0]
                     if np.isfinite(v):
                         ax.axhline(v, color=colour, ls="--", lw=1.5)
+                    if m != "steps":  # the unclipped rate's interval as a band
+                        lo, hi = intervals.wilson(int(agg[f"n_{'ok' if m == 'success' else 'dv'}"].iloc[0]),
+                                                  int(agg["n"].iloc[0]))
+                        ax.axhspan(lo, hi, color=colour, alpha=0.12, lw=0)
                 else:
                     a = agg.dropna(subset=["clip.threshold"]).sort_values("clip.threshold")
-                    ax.plot(a["clip.threshold"], a[m], marker="o", ms=4, lw=1.5, color=colour)
+                    x = a["clip.threshold"] * shift
+                    if m == "steps":
+                        ax.plot(x, a[m], marker=marker, ms=4.5, lw=1.5, color=colour, markeredgecolor="black",
+                                markeredgewidth=0.4)
+                    else:
+                        lo, hi = intervals.wilson(a[f"n_{'ok' if m == 'success' else 'dv'}"].to_numpy(), a["n"].to_numpy())
+                        ax.errorbar(x, a[m], yerr=[a[m] - lo, hi - a[m]], marker=marker, ms=4.5, lw=1.5, color=colour,
+                                    elinewidth=1, capsize=2, markeredgecolor="black", markeredgewidth=0.4)
         for i, (m, label) in enumerate(metrics):
             ax = axes[i][j]
             log2_x(ax, sorted(s["clip.threshold"].dropna().unique()) if "clip.threshold" in s else None)
@@ -119,8 +136,11 @@ def _section(summary, history, keys, lay, fig_dir: Path, sub: str) -> Section:
     handles = [Line2D([], [], ls="", label="clip")]
     for kind in (clip_lay.hue_order if clip_lay else []):
         ls = "--" if kind == "none" else "-"
-        handles.append(Line2D([], [], color=clip_lay.palette[kind], ls=ls, lw=1.5, marker=None if kind == "none" else "o",
-                              ms=4, label=kind + (" (no threshold)" if kind == "none" else "")))
+        handles.append(Line2D([], [], color=clip_lay.palette[kind], ls=ls, lw=1.5, markeredgecolor="black",
+                              marker=None if kind == "none" else layout.MARKERS[kinds.index(kind) % len(layout.MARKERS)],
+                              markeredgewidth=0.4, ms=4.5, label=kind + (" (no threshold)" if kind == "none" else "")))
+    handles.append(Line2D([], [], color="0.4", marker="|", ls="", label=f"bars (band for none):\n{intervals.NAME}"))
+    handles.append(Line2D([], [], ls="", label="kinds side by side at\neach threshold"))
     handles.append(Line2D([], [], ls="", label="steps to solve: over the\nreplicas that solved\n(missing: none did)"))
     legend(side, handles)
     layout.save(fig, fig_dir / "clipping.png")
@@ -134,13 +154,16 @@ def _section(summary, history, keys, lay, fig_dir: Path, sub: str) -> Section:
     return Section(
         HEADING,
         "Per clipping kind, threshold and the other swept settings: replicas that diverged (loss or weights NaN/inf), "
-        "that reached 100 % whole-sum accuracy, and that did neither; steps to solve; the share of training steps "
+        f"that reached 100 % whole-sum accuracy, and that did neither (k/n [{intervals.NAME}]); steps to solve; the "
+        "share of training steps "
         "on which clipping fired; and the largest gradient norm before clipping (median over replicas of each "
         "replica's maximum; `inf` when it overflowed). The numbers are in `report_clipping.csv`.",
         md_table(table, len(keys)),
         [("clipping", "Clipping: outcome by kind and threshold",
-          "Fraction of replicas that solved (top) and diverged (middle), and the median steps to solve over the "
-          "replicas that solved (bottom), against the clipping threshold; `clip=none` as a dashed line.")],
+          f"Fraction of replicas that solved (top) and diverged (middle), with its {intervals.NAME}, and the median "
+          "steps to solve over the replicas that solved (bottom), against the clipping threshold; `clip=none` as a "
+          "dashed line (its interval as a band). The kinds sit side by side at each threshold, so that equal values "
+          "stay visible.")],
         notes)
 
 

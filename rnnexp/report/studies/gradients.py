@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 
 from ...engine import activations
 from ...runs import results  # outside the report: the engine's activations (gamma); a table file
-from .. import figures, layout
+from .. import figures, intervals, layout
 from ..layout import fmt
 from ._common import (Context, Section, colour_handles, colour_layout, config_groups, grid_figure, legend, log2_x,
                       md_table, not_drawn, outcome, sci)
@@ -157,7 +157,7 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
             if j == 0:
                 T = int(r["T"].max())
                 ax.set_ylabel(f"||dL_T/dh_1|| / ||dL_T/dh_T||\n(T = {T}, log)", fontsize=9)
-    handles = colour_handles(col_lay) + [Line2D([], [], ls="", label="training outcome")] + [
+    handles = colour_handles(col_lay, markers=False) + [Line2D([], [], ls="", label="training outcome")] + [
         Line2D([], [], ls="", marker=m, color="0.6", markeredgecolor="black", label=k)
         for k, (m, _) in SOLVED_MARK.items()] + _gamma_handles(inv_all) + [
         Line2D([], [], color="0.6", lw=0.8, label="ratio 1: no loss\nor gain over T-1 steps")]
@@ -170,7 +170,8 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
     st = r[r["phase"] == "start"].merge(summary[["job", "replica", "bit_acc"]], on=["job", "replica"], how="left")
     cfg = st.groupby([*(c for c in cfg_cols), "_hue", "_row"], dropna=False).agg(
         sigma=("sigma_max", "median"), success=("solved", "mean"), bit_acc=("bit_acc", "mean"),
-        diverged=("diverged", "mean")).reset_index()
+        diverged=("diverged", "mean"), n=("solved", "size"), n_success=("solved", "sum"),
+        n_diverged=("diverged", "sum")).reset_index()
     panels = [("success", "replicas solving 100 %", "fraction of replicas", (-0.04, 1.04)),
               ("bit_acc", "final per-bit accuracy (mean)", "per-bit accuracy", (0.45, 1.02))]
     if summary["diverged"].astype(bool).any():
@@ -181,10 +182,19 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
         for j, (metric, label, ylabel, ylim) in enumerate(panels):
             ax = axes[i][j]
             d = cfg[cfg["_row"] == row]
-            for hue in [h for h in col_lay.hue_order if h in set(d["_hue"])] or ["all"]:
+            present = set(d["_hue"])
+            hues = [h for h in col_lay.hue_order if h in present] or ["all"]
+            for k, hue in enumerate(hues):
                 e = d[d["_hue"] == hue].sort_values("sigma")
                 e = e[np.isfinite(e["sigma"]) & (e["sigma"] > 0)]
-                ax.plot(e["sigma"], e[metric], marker="o", ms=4, color=col_lay.palette.get(hue, "0.3"), lw=1.5)
+                x = e["sigma"] * 2 ** ((k - (len(hues) - 1) / 2) * 0.06)  # side by side: no colour hides another
+                style = dict(marker=col_lay.marker(hue), ms=4.5, color=col_lay.palette.get(hue, "0.3"), lw=1.5,
+                             markeredgecolor="black", markeredgewidth=0.4)
+                if metric in ("success", "diverged"):  # a fraction of replicas: its Wilson interval
+                    lo, hi = intervals.wilson(e[f"n_{metric}"].astype(float).to_numpy(), e["n"].to_numpy())
+                    ax.errorbar(x, e[metric], yerr=[e[metric] - lo, hi - e[metric]], elinewidth=1, capsize=2, **style)
+                else:
+                    ax.plot(x, e[metric], **style)
             _gamma_lines(ax, _inv_gamma(summary[summary["job"].isin(r.loc[r["_row"] == row, "job"])]), vertical=True)
             log2_x(ax)
             ax.set_ylim(*ylim)
@@ -193,9 +203,8 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
             if i == len(row_order) - 1:
                 ax.set_xlabel("σ_max(Whh) at step 0 (log)", fontsize=9)
             ax.set_ylabel(ylabel, fontsize=9)
-    handles = [Line2D([], [], ls="", label=col_lay.hue)] + [
-        Line2D([], [], color=col_lay.palette[v], lw=2, marker="o", ms=4, label=v) for v in col_lay.hue_order] \
-        if col_lay.hue else []
+    handles = colour_handles(col_lay, lines=True)
+    handles.append(Line2D([], [], color="0.4", marker="|", ls="", label=f"bars: {intervals.NAME}"))
     legend(side, handles + _gamma_handles(inv_all))
     layout.save(fig, fig_dir / "success_by_sigma.png")
 
@@ -218,8 +227,8 @@ def _section(summary, history, profile, keys, lay, fig_dir: Path, sub: str) -> S
           "gradients must vanish)."),
          ("success_by_sigma", "Training outcome by σ_max(Whh) at the start",
           "Per configuration, against the median largest singular value of Whh at step 0: the fraction of "
-          "replicas that reached 100 % whole-sum accuracy, the final per-bit accuracy (0.5: chance), and, when "
-          "any replica diverged, the fraction that did.")],
+          f"replicas that reached 100 % whole-sum accuracy, the final per-bit accuracy (0.5: chance), and, when "
+          f"any replica diverged, the fraction that did; fractions with their {intervals.NAME}.")],
         notes)
 
 

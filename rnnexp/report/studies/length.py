@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import layout
+from .. import intervals, layout
 from ..layout import fmt
 from ._common import Context, Section, config_groups, log2_x, md_table, not_drawn
 
@@ -23,14 +23,14 @@ def exact_by_length(lengths, lay: layout.Layout, path: Path, title: str):
     df = lay.label(lengths).assign(_exact=lambda d: (d["sum_acc"] >= 1.0).astype(float))
     fig, axes = layout.figure(lay, title)
     for ax, _, sub in layout.filled(axes, df):
-        layout.lines(ax, sub, "bits_scored", "_exact", lay, marker="o", markersize=3.5)
+        layout.lines(ax, sub, "bits_scored", "_exact", lay, band=layout.RATE_BAND, marker="o", markersize=3.5)
         ax.set_ylim(-0.04, 1.04)
         ax.set_xlabel("length of the sum (bits, log scale)")
         ax.set_ylabel("replicas exactly at 100 %\n(fraction)")
     ticks = sorted(lengths["bits_scored"].unique())
     for ax, _ in axes:
         log2_x(ax, ticks)
-    extra = [Line2D([], [], color="0.5", lw=6, alpha=0.3, label="95 % CI over replicas")]
+    extra = [Line2D([], [], color="0.5", lw=6, alpha=0.3, label=intervals.NAME)]
     return layout.finish(fig, axes, lay, path, extra)
 
 
@@ -72,6 +72,6 @@ def _section(summary, lengths, keys, lay, fig_dir: Path, sub: str) -> Section:
         md_table(table, len(keys)),
         [("lengths_exact", "Length generalisation: replicas exactly at 100 %",
           "Fraction of replicas whose final model gets every evaluation problem of that length right: a replica "
-          "that learned the carry rule stays at 1 on every length; mean and 95 % band over replicas.")], [])
+          f"that learned the carry rule stays at 1 on every length; the band is its {intervals.NAME}.")], [])
 
 
