@@ -127,12 +127,6 @@ def test_figures_draw_into_the_given_axes_and_write_nothing(two_runs, tmp_path, 
         rnnexp.draw.learning_curve(two_runs["history"], hue="nope", ax=a)
 
 
-def test_the_wilson_interval():
-    lo, hi = rnnexp.draw.wilson(10, 10)
-    assert hi == 1.0 and lo == pytest.approx(0.7225, abs=1e-4)  # not empty at 10/10
-    assert rnnexp.draw.wilson(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
-
-
 def example(monkeypatch, *args):
     """``python examples/notebook_api.py --steps 8 --replicas 2 ARGS``, in this process."""
     monkeypatch.setattr(sys, "argv", ["notebook_api.py", "--steps", "8", "--replicas", "2", *args])

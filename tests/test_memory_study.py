@@ -7,17 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rnnexp.report import intervals
 from rnnexp.report.layout import Layout
 from rnnexp.report.studies import _common, memory
-
-
-def test_wilson_intervals_are_never_zero_width_and_match_the_formula():
-    lo, hi = memory.wilson(0, 10)
-    assert lo == 0 and hi == pytest.approx(0.2775, abs=1e-4)
-    lo, hi = memory.wilson(10, 10)
-    assert hi == 1 and lo == pytest.approx(0.7225, abs=1e-4)
-    lo, hi = memory.wilson(5, 10)  # symmetric about 1/2
-    assert lo == pytest.approx(1 - hi) and lo == pytest.approx(0.2366, abs=1e-4)
 
 
 def rates(task, variant, by_length):
@@ -79,7 +71,7 @@ def test_the_section_from_three_tasks(tmp_path):
     assert (fig_dir / "memory_success.png").stat().st_size > 0 and (fig_dir / "memory_gradients.png").exists()
     table = pd.read_csv(tmp_path / "memory_rates.csv")
     row = table[(table.task == "copy") & (table.variant == "lstm") & (table.length == 20)].iloc[0]
-    assert (row.k, row.n) == (3, 4) and row.lo == pytest.approx(memory.wilson(3, 4)[0])
+    assert (row.k, row.n) == (3, 4) and row.lo == pytest.approx(intervals.wilson(3, 4)[0])
     # the constant / memoryless references of each length are quoted beside the losses
     assert "constant predictor's 0.167" in md
     assert f"memoryless predictor's {10 * math.log(8) / 25:.3g}" in md  # copy T=5, K=10 (the default)

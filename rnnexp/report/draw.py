@@ -13,12 +13,10 @@ diverged. Each function returns the ``Axes``; without one it draws into pyplot's
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from . import layout
+from . import intervals, layout
 
 LABELS = {"eval_loss": "evaluation loss (log)", "train_loss": "training loss (window mean, log)",
           "bit_acc": "per-bit accuracy", "sum_acc": "whole-sum accuracy", "acc": "accuracy per target",
@@ -81,16 +79,6 @@ def learning_curve(history: pd.DataFrame, metric: str | None = None, *, hue: str
     return ax
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a success rate k/n (95 %): not empty at 0/n or n/n, unlike a
-    bootstrap of 0/1 values."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    mid, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, mid - half), min(1.0, mid + half)
-
-
 def success_rate(summary: pd.DataFrame, x: str | None = None, *, hue: str | None = None, ax=None):
     """Fraction of replicas that solved the task per value of ``x`` (default: the setting with most
     values) and ``hue``, with 95 % Wilson intervals and the counts (``9/10``); series side by side."""
@@ -108,7 +96,7 @@ def success_rate(summary: pd.DataFrame, x: str | None = None, *, hue: str | None
         pos = np.arange(len(xs)) + (j - (len(hues) - 1) / 2) * width  # dodged: no series hides another
         ok = n.notna().to_numpy()
         rate = (k / n).to_numpy(float)
-        lo_hi = np.array([wilson(int(a), int(b)) if b == b else (np.nan, np.nan) for a, b in zip(k, n)])
+        lo_hi = np.array([intervals.wilson(int(a), int(b)) if b == b else (np.nan, np.nan) for a, b in zip(k, n)])
         ax.errorbar(pos[ok], rate[ok], yerr=[rate[ok] - lo_hi[ok, 0], lo_hi[ok, 1] - rate[ok]], fmt="o",
                     color=lay.palette[h], capsize=3, ms=5)
         for p_, r_, a, b in zip(pos[ok], rate[ok], k[ok], n[ok]):

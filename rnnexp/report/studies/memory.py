@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import figures, layout
+from .. import figures, intervals, layout
 from ..layout import fmt
 from ._common import Context, Section, grid_figure, legend, log2_x, md_table, not_drawn, palette
 from .gradients import gradient_ratios
@@ -30,16 +30,6 @@ LENGTH_OF = {"adding": "task.length", "copy": "task.length", "addition": "task.d
 X_LABEL = {"adding": "T (steps)", "copy": "T (recall T + K steps later)", "addition": "delay D (steps)"}
 TASK_KEYS = ("task", "task.length", "task.delay", "task.symbols", "bits", "order", "loss")
 SOLVED_AT = 0.5  # a length counts as learnt when at least this fraction of replicas solved it
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson's 95 % score interval of a success rate k/n (never zero-width at 0/n or n/n)."""
-    if n == 0:
-        return (np.nan, np.nan)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def with_length(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -81,8 +71,7 @@ def rates(s: pd.DataFrame) -> pd.DataFrame:
                 loss=("eval_loss", "median"), batch=("batch", "first")).reset_index()
     out["k"] = out["k"].astype(int)
     out["rate"] = out["k"] / out["n"]
-    ci = [wilson(k, n) for k, n in zip(out["k"], out["n"])]
-    out["lo"], out["hi"] = [c[0] for c in ci], [c[1] for c in ci]
+    out["lo"], out["hi"] = intervals.wilson(out["k"].to_numpy(), out["n"].to_numpy())
     return out
 
 
