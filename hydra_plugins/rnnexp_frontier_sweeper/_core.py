@@ -84,7 +84,7 @@ def check_bounds(sweeper, combos: list[list[str]], s: dict) -> None:
             try:
                 cfg = compose(sweeper, job)
             except (HydraException, OmegaConfBaseException, ValueError, TypeError) as e:
-                raise Refused(f"hydra.sweeper.{bound}={s[bound]} with {' '.join(combo) or 'the defaults'}: "
+                raise Refused(f"hydra.sweeper.key={key}, {bound}={s[bound]} with {' '.join(combo) or 'the defaults'}: "
                               f"{cli.explain(e, job, [])}") from None
             value = OmegaConf.select(cfg, key, default=None)
             if isinstance(value, bool) or not isinstance(value, int):

@@ -25,6 +25,7 @@ SECTIONS = {
     "seed_metric": "order",  # seed 001's metric against honest accuracies (fixed training set)
     "tolerance": "classic",  # seed 003's view: steps to bring the loss under each tolerance
     "blowup": "seed000",  # seed 000's symptom: weights and gradients blowing up
+    "frontier": "frontier",  # the longest length solved per configuration (hydra/sweeper=frontier)
 }
 
 
