@@ -167,3 +167,19 @@ def test_bad_frontier_commands_fail_in_one_line_before_any_training(tmp_path, ar
     assert p.stderr.strip().splitlines() == [f"rnnexp: error: {p.stderr.split('rnnexp: error: ')[-1].strip()}"]
     assert words in p.stderr, p.stderr
     assert not list((tmp_path / "s").glob("*/run.json"))
+
+
+@pytest.mark.slow
+def test_the_frontier_preset_runs_as_its_readme_says(tmp_path):
+    """``+experiment=frontier``, shrunk (two arms, a few steps, lengths 4 to 8): one row per arm in
+    frontier.csv, every job collected, the report's frontier section."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from presets import run_preset, study_sections
+
+    sweep = run_preset(tmp_path, "frontier", "steps=20", "eval_every=10", "replicas=2", "arm=memory_rnn,memory_lstm",
+                       "hydra.sweeper.start=4", "hydra.sweeper.max=8")
+    df = pd.read_csv(sweep / "frontier.csv")
+    assert list(df["arm"]) == ["memory_rnn", "memory_lstm"] and set(df["key"]) == {"task.length"}
+    summary = pd.read_csv(sweep / "summary.csv")
+    assert summary["job"].nunique() == df["trainings"].sum()
+    assert study_sections(sweep) == ["Frontier: the longest length solved"]
