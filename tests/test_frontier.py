@@ -183,3 +183,28 @@ def test_the_frontier_preset_runs_as_its_readme_says(tmp_path):
     summary = pd.read_csv(sweep / "summary.csv")
     assert summary["job"].nunique() == df["trainings"].sum()
     assert study_sections(sweep) == ["Frontier: the longest length solved"]
+
+
+def test_the_report_section_draws_each_bracket_and_says_how_sure(tmp_path):
+    """From a frontier.csv: one row per configuration with the rates on both sides, one-sided
+    searches and disagreeing lengths named; without one, the section says why it is not drawn."""
+    from types import SimpleNamespace
+
+    from rnnexp.report.studies import frontier as section
+
+    fig_dir = tmp_path / "figures"
+    fig_dir.mkdir()
+    ctx = SimpleNamespace(fig_dir=fig_dir, sub="sweep over arm")
+    assert "Not drawn: there is no frontier.csv" in "\n".join(section.frontier(ctx))
+    clear, beyond = search_with(12), search_with(10_000, hi=64)
+    noisy = Search(8, 2, 64)
+    for v, a in ((8, 3), (16, 1), (12, 2), (14, 1), (13, 1)):
+        noisy.record(v, a, 4)
+    _core.frontier_table([["arm=a"], ["arm=b"], ["arm=c"]], [clear, beyond, noisy], "task.length").to_csv(
+        tmp_path / "frontier.csv", index=False)
+    md = "\n".join(section.frontier(ctx))
+    rows = [line for line in md.splitlines() if line.startswith("| arm=")]
+    assert rows[0].startswith("| arm=a | task.length | 12 (4/4) | 13 (0/4) | clear |")
+    assert rows[1].startswith("| arm=b | task.length | 64 (4/4) | none | one-sided: no length tried failed |")
+    assert rows[2].startswith("| arm=c | task.length | 12 (2/4) | 13 (1/4) | noisy |")
+    assert (fig_dir / "frontier.png").is_file()
