@@ -179,11 +179,16 @@ def test_no_module_is_long_without_saying_why():
 
 
 def test_packaging_lists_every_subpackage():
-    """``pip install .`` (not editable) ships every folder of the package, and the configs."""
+    """``pip install .`` (not editable) ships every folder of the package, the configs and the Hydra
+    plugins (a ``hydra_plugins/__init__.py`` would hide every other package's plugins)."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {"rnnexp." + ".".join(p.parent.relative_to(PKG).parts) if p.parent != PKG else "rnnexp"
                for p in PKG.rglob("__init__.py")}
-    assert on_disk | {"rnnexp.conf"} == listed
+    # Hydra's plugins: packages of the namespace package hydra_plugins, which has no __init__.py
+    plugins = {"hydra_plugins." + ".".join(p.parent.relative_to(ROOT / "hydra_plugins").parts)
+               for p in (ROOT / "hydra_plugins").rglob("__init__.py")}
+    assert plugins and not (ROOT / "hydra_plugins" / "__init__.py").exists()
+    assert on_disk | plugins | {"rnnexp.conf"} == listed
 
 
 def test_models_are_objects_with_the_protocol():

@@ -111,7 +111,8 @@ def test_every_preset_declares_known_sections():
     want = {"order": ["seed_metric", "tolerance"], "classic": ["tolerance"],
             "seed000": ["gradients", "clipping", "tolerance", "blowup"],
             "gradients": ["gradients", "tolerance"], "clipping": ["clipping", "tolerance", "blowup"],
-            "length": ["lengths", "tolerance"], "models": ["bits", "tolerance"]}
+            "length": ["lengths", "tolerance"], "models": ["bits", "tolerance"], "frontier": ["frontier"],
+            "memory": ["memory"]}
     presets = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
     assert presets == sorted(want)
     for name in presets:

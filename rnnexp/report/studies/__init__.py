@@ -26,6 +26,7 @@ SECTIONS = {
     "tolerance": "classic",  # seed 003's view: steps to bring the loss under each tolerance
     "blowup": "seed000",  # seed 000's symptom: weights and gradients blowing up
     "memory": "memory",  # success rate against dependency length, per task and model (study 8)
+    "frontier": "frontier",  # the longest length solved per configuration (hydra/sweeper=frontier)
 }
 
 
