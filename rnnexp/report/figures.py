@@ -32,22 +32,25 @@ REF_STYLES = {"constant": ":", "memoryless": "-.", "causal": "--"}
 
 def task_references(rows: pd.DataFrame) -> list[tuple[str, dict]]:
     """``(label, {column: value})`` for each reference predictor of the tasks other than addition in
-    ``rows`` (a table with the config columns ``task``, ``task.length``; addition's msb limits are
-    drawn on their own), from ``Task.references()``."""
+    ``rows`` (a table with the config columns ``task`` and the task's own ``task.*``; addition's msb
+    limits are drawn on their own), from ``Task.references()`` of the task with those settings."""
     if "task" not in rows:
         return []
     out = []
-    cols = [c for c in ("task", "task.length") if c in rows]
+    cols = ["task"] + [c for c in rows if c.startswith("task.")]
     for vals in rows[cols].drop_duplicates().itertuples(index=False):
         name = vals[0]
         if name == "addition" or name not in tasks.names():
             continue
+        own = config.setting_types(task=name)
         settings = {"name": name}
-        if len(vals) > 1 and not pd.isna(vals[1]):
-            settings["length"] = int(vals[1])
+        for col, v in zip(cols[1:], vals[1:]):
+            if col in own and not pd.isna(v):
+                settings[col.split(".", 1)[1]] = int(v) if float(v).is_integer() else float(v)
         task = tasks.make(config.structured({"task": settings}))
-        length = f", T={settings['length']}" if "length" in settings else ""
-        out += [(f"{ref} predictor\n({name}{length})", values) for ref, values in task.references().items()]
+        shown = ", ".join(f"{'T' if k == 'length' else k}={v}" for k, v in settings.items() if k != "name")
+        out += [(f"{ref} predictor\n({name}{', ' + shown if shown else ''})", values)
+                for ref, values in task.references().items()]
     return out
 
 

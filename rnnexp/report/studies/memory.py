@@ -107,15 +107,19 @@ def _section(ctx: Context, s: pd.DataFrame) -> Section:
     tasks = [t for t in LENGTH_OF if t in set(s["task"])]
     colours = palette(variants)
     ratios = _ratios(ctx, s)
-    _success_figure(r, tasks, variants, colours, ctx.fig_dir / "memory_success.png", ctx.sub)
+    reps = s.groupby("job")["replica"].nunique()
+    sub = (f"{len(variants)} variants × {len(tasks)} tasks × {r.groupby('task')['_length'].nunique().max()} lengths, "
+           f"{reps.min()}{'' if reps.min() == reps.max() else f'–{reps.max()}'} replicas per run")
+    _success_figure(r, tasks, variants, colours, ctx.fig_dir / "memory_success.png", sub)
     drawn = []
     if ratios is not None and len(ratios):
-        _ratio_figure(ratios, tasks, variants, colours, ctx.fig_dir / "memory_gradients.png", ctx.sub)
+        _ratio_figure(ratios, tasks, variants, colours, ctx.fig_dir / "memory_gradients.png", sub)
         drawn = [("memory_gradients", "The long-range gradient at the start and the end of training",
                   "Median over replicas of `||dL_T/dh_1|| / ||dL_T/dh_T||`, the part of the last step's error "
                   "signal that reaches the first step (one evaluation batch), at the first evaluation (hollow, "
-                  "dashed) and the last (filled, solid). Below about 1e-8 the first steps get nothing a float "
-                  "can add to a weight of order one.")]
+                  "dashed) and the last (filled, solid). Far below 1, the first steps get almost no share of the "
+                  "gradient: what must be carried from them is not learnt. Variants that differ only in "
+                  "clipping start from the same weights: their first-evaluation points coincide.")]
     bp = breaking_points(r)
     table = _breaking_table(bp, r, tasks, variants)
     per_task = [_rate_table(r, t, variants) for t in tasks]
