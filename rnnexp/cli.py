@@ -328,6 +328,7 @@ class Sweep:
     key: str
     group: bool
     overrides: list[str]
+    note: str = ""  # said after a refusal of one of its values
 
 
 def sweep_of(o: Override, loader, basic: bool, is_group) -> Sweep:
@@ -344,9 +345,11 @@ def sweep_of(o: Override, loader, basic: bool, is_group) -> Sweep:
         if group:
             raise UsageError(f"{o.input_line} is not allowed: {o.key_or_group} is a config group; sweep its options "
                              f"with a list ({o.key_or_group}=a,b) or glob(*)")
-        sweep = o.value()
-        ends = [sweep.start, sweep.end if isinstance(sweep.end, int) else math.nextafter(sweep.end, sweep.start)]
-        return Sweep(key, group, [f"{key}={v!r}" for v in ends])  # a float interval is open at its end
+        sweep = o.value()  # Hydra's interval: floats, start <= value < end
+        ends = [sweep.start, math.nextafter(sweep.end, sweep.start)]
+        return Sweep(key, group, [f"{key}={v!r}" for v in ends],
+                     f" ({o.input_line} draws floats, {sweep.start:g} <= value < {sweep.end:g}; an integer setting "
+                     f"takes range(start,stop) or a list)")
     if o.value_type == ValueType.GLOB_CHOICE_SWEEP and not group:
         raise UsageError(f"{o.input_line} is not allowed: glob() chooses options of a config group, and "
                          f"{o.key_or_group} is a setting; list its values instead ({o.key_or_group}=a,b)")
@@ -408,7 +411,10 @@ def configurations(name: str, fixed: list[str], sweeps: list[Sweep], base) -> li
             pairs = []
             for text in s.overrides:
                 one = copy.deepcopy(composed)
-                _apply(one, [text], fixed + list(choice))
+                try:
+                    _apply(one, [text], fixed + list(choice))
+                except UsageError as e:
+                    raise UsageError(f"{e}{s.note}") from None
                 v = OmegaConf.select(one, s.key.lstrip("+~"))
                 pairs.append((text, OmegaConf.to_object(v) if OmegaConf.is_config(v) else v))
             typed.append(pairs)
