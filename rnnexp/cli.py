@@ -280,10 +280,10 @@ def check_memory(combo_cfgs, multirun: bool, launcher) -> None:
         return
     free = memory.available()
     try:
-        for cfg in combo_cfgs:  # each alone first: names the first one that cannot fit at all
-            memory.check(cfg, free=free, worker=multirun)
+        # each alone first: names the first one that cannot fit at all
+        totals = [memory.check(cfg, free=free, worker=multirun).total for cfg in combo_cfgs]
         if jobs > 1:
-            memory.check(max(combo_cfgs, key=lambda c: memory.estimate(c).total), jobs=jobs, free=free, worker=True)
+            memory.check(combo_cfgs[totals.index(max(totals))], jobs=jobs, free=free, worker=True)
     except config.ConfigError as e:
         raise UsageError(str(e)) from None
 
@@ -397,6 +397,19 @@ def _checked(cfg):
     return cfg
 
 
+def _with(cfg, key: str, value):
+    """A copy of the ``config.Config`` ``cfg`` with the dotted setting ``key`` set to ``value``: the
+    nodes on its path are copied, the rest is shared (nothing changes a configuration once made)."""
+    *path, leaf = key.split(".")
+    out = node = copy.copy(cfg)
+    for part in path:
+        child = copy.copy(getattr(node, part))
+        setattr(node, part, child)
+        node = child
+    setattr(node, leaf, value)
+    return out
+
+
 def configurations(name: str, fixed: list[str], sweeps: list[Sweep], base) -> list:
     """Every configuration to check, as ``config.Config``: composed once per combination of the
     swept config groups; the swept values are applied to it (each value once, with Hydra's own rules),
@@ -428,10 +441,9 @@ def configurations(name: str, fixed: list[str], sweeps: list[Sweep], base) -> li
                 _apply(cfg, [text for text, _ in combo], fixed + list(choice))
                 out.append(_checked(OmegaConf.to_object(cfg)))
                 continue
-            cfg = copy.deepcopy(template)
+            cfg = template
             for (text, v), s in zip(combo, values):
-                *path, leaf = s.key.lstrip("+~").split(".")
-                setattr(functools.reduce(getattr, path, cfg), leaf, v)
+                cfg = _with(cfg, s.key.lstrip("+~"), v)
             out.append(_checked(cfg))
     return out
 
