@@ -18,7 +18,8 @@ checks it from the source, and that no import cycle exists):
                 reads the report's section names from ``report/studies``, a plain registry)
 - ``report/``   report.md and figures of a sweep dir (``python -m rnnexp.report DIR``).  -> runs, config, engine, tasks
 - ``bench/``    the benchmark and its peers (``python -m rnnexp.bench``).                -> train, config, engine, tasks
-- ``cli.py``    checks every configuration of a command line before any job starts.     -> config, memory
+- ``cli/``      checks every configuration of a command line before any job starts, for
+                every sweeper (``limits``: folders, memory; ``messages``: the one-line errors). -> config, memory
 - ``__main__.py`` the Hydra entry point; ``collect.py``: ``python -m rnnexp.collect DIR``. -> cli, runs, config
 
 Only the entry point and ``runs.job`` see a Hydra ``DictConfig``. The cache key's engine version

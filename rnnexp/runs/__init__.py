@@ -11,6 +11,7 @@
 - ``sweepdir``: one folder per command: reserves time-stamped run/sweep dirs before Hydra starts,
   refuses a dir holding another command's jobs, and words the one line a Ctrl-C ends with.
 - ``workers``: a local sweep's worker processes ignore Ctrl-C; the launcher answers it alone.
+- ``objective``: the number a run returns to a Hydra sweeper (``objective=``), from its summary.
 
 May import: ``rnnexp.config``, ``rnnexp.train`` (and through them the engine and tasks);
 ``callbacks`` also starts ``rnnexp.report``. Nothing below (engine, tasks, train, config) imports

@@ -8,33 +8,23 @@ overrides, every value of a list, ``range`` or ``glob``, the bounds of an ``inte
 sweeper samples between them), and a preset's ``hydra.sweeper.params``. It composes once per
 combination of the swept config GROUPS only (~0.2 s each); swept values are applied to the composed
 config with Hydra's own override rules, each value once, and every combination is checked as a
-``config.Config`` (``config.check``, ~2 ms): a sweep of 1,000 value combinations takes a few
-seconds, not minutes. It also checks that each fits in memory (``memory.check``; a parallel sweep's
-jobs together) and that the run or sweep dir and every ``cache_dir`` can be written, and turns the
-first problem into one line: what was wrong and what is allowed. Overrides Hydra cannot parse are
-explained one by one (``explain_syntax``). A sweep preset run without ``-m`` gets a warning line.
-
-Over 400 lines because the check is one pipeline whose steps share its state (the initialized Hydra,
-the master config, the parsed overrides): parsing and its messages, the sweep space, composition,
-and the folder and memory checks of the configurations it yields.
+``config.Config`` (``config.check``, ~2 ms): a sweep of 1,000 value combinations takes seconds, not
+minutes. It also checks that each fits in memory and that the run or sweep dir and every
+``cache_dir`` can be written (``limits``), and turns the first problem into one line: what was wrong
+and what is allowed (``messages``). A sweep preset run without ``-m`` gets a warning line.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 import functools
 import itertools
 import math
 import os
-import re
 import shlex
 import sys
-import tempfile
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from hydra import compose, version
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -48,11 +38,9 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from . import config, memory
-
-
-class UsageError(ValueError):
-    """A one-line message for the user."""
+from .. import config
+from .limits import check_folders, check_memory
+from .messages import UsageError, example, explain, explain_syntax, first_line, known_settings
 
 
 def parse(overrides: list[str]) -> list[Override]:
@@ -67,7 +55,7 @@ def parse(overrides: list[str]) -> list[Override]:
                 parser.parse_overrides([o])
             except HydraException as one:
                 raise UsageError(explain_syntax(o, one)) from None
-        raise UsageError(_first_line(e)) from None
+        raise UsageError(first_line(e)) from None
     for o in parsed:
         if not o.key_or_group:
             raise UsageError(f"{o.input_line} names no setting: write SETTING=VALUE, e.g. hidden=16; "
@@ -75,7 +63,7 @@ def parse(overrides: list[str]) -> list[Override]:
         if o.is_delete() and not o.key_or_group.startswith("hydra"):
             key = o.key_or_group
             raise UsageError(f"{o.input_line} is not allowed: a setting cannot be deleted, only changed "
-                             f"(e.g. {_example(key)}); see python -m rnnexp --help")
+                             f"(e.g. {example(key)}); see python -m rnnexp --help")
     swept_task = next((o.input_line for o in parsed if o.key_or_group == "task" and o.is_sweep_override()), None)
     for o in parsed if swept_task else ():  # Hydra sets it on the default task before a job picks its own
         if o.key_or_group.startswith("task.") and not o.is_sweep_override() and not o.is_delete():
@@ -110,99 +98,9 @@ def combinations(overrides: list[str], multirun: bool) -> list[list[str]]:
             values = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] \
                 if o.is_sweep_override() else [o.input_line]
         except HydraException as e:
-            raise UsageError(f"{o.input_line}: {_first_line(e)}") from None
+            raise UsageError(f"{o.input_line}: {first_line(e)}") from None
         lists.append(values)
     return [list(c) for c in itertools.product(*lists)]
-
-
-def _char(c: str) -> str:
-    return f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed character')}"
-
-
-def explain_syntax(override: str, e: BaseException) -> str:
-    """One line for an override Hydra cannot parse: what is wrong with it and how to write it."""
-    shown = override.encode("ascii", "backslashreplace").decode()
-    odd = next((c for c in override if ord(c) > 127), None)
-    if odd is not None:
-        if unicodedata.category(odd) in ("Cf", "Zs", "Zl", "Zp", "Cc"):
-            return (f"{shown} contains an invisible character ({_char(odd)}): "
-                    "type the override again without it")
-        if unicodedata.digit(odd, None) is not None:
-            ascii_ = "".join(str(unicodedata.digit(c)) if unicodedata.digit(c, None) is not None else c for c in override)
-            return f"{shown} is not allowed: {_char(odd)} is not an ASCII digit; write {ascii_}"
-        key = override.split("=", 1)[0]
-        return (f"{shown} contains {_char(odd)}: outside quotes an override is ASCII only; quote the value, "
-                f"e.g. {key}='...'")
-    key, eq, value = override.partition("=")
-    name = key.lstrip("+~")
-    if not eq:
-        return f"{override} has no value: write {name}=VALUE (e.g. {_example(name)}); see python -m rnnexp --help"
-    if value.startswith("="):
-        return f"{override} is not allowed: write one '=' between the setting and its value, e.g. {name}={value.lstrip('=')}"
-    if value.rstrip().endswith(","):
-        return (f"{override} ends with a comma: list every value of a sweep, e.g. -m {name}={value.rstrip(', ')},8, "
-                f"or give one value: {name}={value.rstrip(', ')}")
-    for open_, close in (("[", "]"), ("(", ")"), ("{", "}")):
-        if value.count(open_) != value.count(close):
-            return f"{override} is not allowed: a '{open_}' is not closed, e.g. {name}{_example_list(name)}"
-    for q in ("'", '"'):
-        if value.count(q) % 2:
-            return f"{override} is not allowed: a {q} quote is not closed"
-    return f"{override} is not a valid override ({_first_line(e)}); write SETTING=VALUE, see python -m rnnexp --help"
-
-
-def _example(name: str) -> str:
-    """``name=its default`` (a group: its default option), or a made-up example."""
-    if name == "eval_bits":
-        return "eval_bits=[16,32]"
-    key = f"{name}.name" if name in config.OVERRIDE_NAME.values() else name
-    try:
-        value = config.select(config.Config(), key)
-    except config.ConfigError:
-        return "hidden=16"
-    return f"{name}={config._show(value)}" if not hasattr(value, "__dataclass_fields__") else "hidden=16"
-
-
-def _example_list(name: str) -> str:
-    return "=[16,32,64]" if name == "eval_bits" else "=[...]"
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-def explain(e: BaseException, overrides: list[str], known: list[str]) -> str:
-    """One line for a Hydra / OmegaConf composition error."""
-    cause = e.__cause__ or e.__context__ or e
-    text = str(e)
-    m = re.search(r"Could not override '([^']+)'", text)
-    if m or "is not in struct" in str(cause):
-        key = m.group(1) if m else getattr(cause, "full_key", "?")
-        owners = config.task_owners(key)
-        if owners:  # another task's setting (task=adding task.delay=3)
-            return f"{key} is not a setting of the chosen task: it is one of task={', '.join(owners)}'s"
-        near = difflib.get_close_matches(key, known + list(config.OVERRIDE_NAME.values()), n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
-        return f"{key}: there is no such setting{hint}; see python -m rnnexp --help"
-    m = re.search(r"Could not find '([^'/]+)/([^']*)'", text)
-    if m:
-        group, option = m.groups()
-        opts = getattr(e, "options", None) or []
-        return f"{group}={option} is not allowed: {group} must be one of {', '.join(opts) or '(no options found)'}"
-    if isinstance(e, (ValueError, TypeError)):  # model=123 or model=[1,2]: Hydra expects an option name
-        for o in overrides:
-            key, _, value = o.lstrip("+~").partition("=")
-            if key in config.OVERRIDE_NAME.values():
-                opts = GlobalHydra.instance().config_loader().get_group_options(key)
-                if value not in opts:
-                    return f"{key}={value} is not allowed: {key} must be one of {', '.join(opts)}"
-    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-        key = re.sub(r"\[\d+\]$", "", cause.full_key)  # eval_bits[0] -> eval_bits
-        value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == key), None)
-        what = config.allowed(key) or _first_line(cause)
-        shown = f"{key}={value}" if value is not None else key
-        return f"{shown} is not allowed: {config.OVERRIDE_NAME.get(key, key)} must be {what}"
-    return _first_line(e)
 
 
 # Hydra plugins that come with an optional extra of rnnexp
@@ -221,79 +119,6 @@ def check_launcher(overrides: list[str]) -> None:
             extra = f"; install it with: pip install 'rnnexp[{EXTRAS[group][name]}]'" if name in EXTRAS[group] else ""
             raise UsageError(f"{group}={name} is not available: {group} must be one of "
                              f"{', '.join(options)}{extra}")
-
-
-def folder_problem(path: str) -> Optional[str]:
-    """Why rnnexp could not write into the folder ``path`` (created if missing), or None.
-
-    Really tries: creates and removes an empty folder in ``path`` or in its nearest existing
-    parent (permissions alone do not tell: root writes into a mode 0500 folder, nobody into /proc).
-    """
-    probe = Path(os.path.abspath(os.path.expanduser(path)))
-    while not probe.exists() and probe != probe.parent:
-        if probe.is_symlink():
-            return f"{probe} is a broken link"
-        probe = probe.parent
-    if not probe.is_dir():
-        return f"{probe} is a file, not a folder"
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".rnnexp-probe-", dir=probe))
-    except OSError as e:
-        return f"cannot write into {probe}: {e.strerror}"
-    return None
-
-
-def check_folders(combo_cfgs, hydra_cfg, multirun: bool) -> None:
-    """The run (or sweep) dir and every ``cache_dir`` must be folders rnnexp can write into."""
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    try:
-        folders = {key: hydra_cfg.hydra.sweep.dir if multirun else hydra_cfg.hydra.run.dir}
-    except OmegaConfBaseException:  # it names a resolver Hydra registers only when it starts
-        folders = {}
-    folders.update({f"cache_dir={c.cache_dir}": c.cache_dir for c in combo_cfgs})
-    for name, path in folders.items():
-        problem = folder_problem(str(path))
-        if problem:
-            setting = name if "=" in name else f"{name}={path}"
-            raise UsageError(f"{setting} is not allowed: {setting.split('=')[0]} must be a folder rnnexp can "
-                             f"write into ({problem})")
-
-
-def parallel_jobs(launcher, n_combos: int) -> Optional[int]:
-    """How many jobs of a sweep train on this machine at once (None: elsewhere, e.g. on SLURM)."""
-    target = str(launcher.get("_target_", "")) if launcher is not None else ""
-    if "Slurm" in target:
-        return None
-    n = launcher.get("n_jobs", launcher.get("array_parallelism", 1)) if launcher is not None else 1
-    n = int(n or 1)
-    if n < 0:  # joblib: -1 is one per core, -2 all cores but one...
-        n = max(1, (os.cpu_count() or 1) + 1 + n)
-    return max(1, min(n, n_combos))
-
-
-def check_memory(combo_cfgs, multirun: bool, launcher) -> None:
-    """Every configuration must fit in memory; in a parallel sweep, the largest ones at once."""
-    if not combo_cfgs:
-        return
-    jobs = parallel_jobs(launcher, len(combo_cfgs)) if multirun else 1
-    if jobs is None:
-        return
-    free = memory.available()
-    try:
-        # each alone first: names the first one that cannot fit at all
-        totals = [memory.check(cfg, free=free, worker=multirun).total for cfg in combo_cfgs]
-        if jobs > 1:
-            memory.check(combo_cfgs[totals.index(max(totals))], jobs=jobs, free=free, worker=True)
-    except config.ConfigError as e:
-        raise UsageError(str(e)) from None
-
-
-@functools.lru_cache(maxsize=1)
-def known_settings() -> tuple[str, ...]:
-    """Every setting of the default configuration, for "did you mean" (inside an initialized Hydra).
-    Composed once per process, and only for a message: a composition takes ~0.1 s."""
-    tasks_own = [k for t in config.task_names() for k in config.setting_types(None, t) if k.startswith("task.")]
-    return tuple(dict.fromkeys(config.flat_keys(compose("config")) + tasks_own))  # every task's settings too
 
 
 @contextlib.contextmanager
