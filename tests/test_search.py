@@ -131,10 +131,20 @@ def test_an_optuna_search_runs_end_to_end_and_resumes_from_its_storage(tmp_path)
 
 
 @pytest.mark.slow
-def test_a_sweep_preset_without_multirun_says_it_runs_one_configuration(tmp_path):
-    r = rnnexp_cli("+experiment=clipping", *TINY, "cache_dir=cache", "hydra.run.dir=run", cwd=tmp_path)
+def test_a_preset_outside_the_package_runs_and_a_sweep_preset_without_multirun_says_so(tmp_path):
+    """``--config-dir DIR +experiment=mine`` is checked and run (it was refused as an unknown
+    option); its own sweep, run without -m, runs once after one warning line."""
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    (tmp_path / "mine" / "experiment" / "mine.yaml").write_text(
+        "# @package _global_\nhidden: 4\nhydra:\n  sweeper:\n    params:\n      lr: 0.01,0.1\n")
+    r = rnnexp_cli("--config-dir", "mine", "+experiment=mine", *TINY, "cache_dir=cache", "hydra.run.dir=run",
+                   cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     warning = [line for line in r.stderr.splitlines() if line.startswith("rnnexp: warning:")]
     assert len(warning) == 1 and "runs one configuration only" in warning[0]
-    assert "python -m rnnexp -m +experiment=clipping" in warning[0]
-    assert (tmp_path / "run" / "run.json").is_file()  # and it ran
+    assert "to run the sweep: python -m rnnexp -m --config-dir mine +experiment=mine" in warning[0]
+    assert pd.read_csv(tmp_path / "run" / "summary.csv")[["hidden", "lr"]].drop_duplicates().values.tolist() == [[4, 0.01]]  # lr: the default
+    r = rnnexp_cli("-m", "--config-dir", "mine", "+experiment=mine", *TINY, "cache_dir=cache", "hydra.sweep.dir=sweep",
+                   cwd=tmp_path)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    assert sorted(pd.read_csv(tmp_path / "sweep" / "summary.csv")["lr"].unique()) == [0.02, 0.1]
