@@ -136,14 +136,15 @@ def test_a_preset_outside_the_package_runs_and_a_sweep_preset_without_multirun_s
     option); its own sweep, run without -m, runs once after one warning line."""
     (tmp_path / "mine" / "experiment").mkdir(parents=True)
     (tmp_path / "mine" / "experiment" / "mine.yaml").write_text(
-        "# @package _global_\nhidden: 4\nhydra:\n  sweeper:\n    params:\n      lr: 0.01,0.1\n")
+        "# @package _global_\nhidden: 4\nhydra:\n  sweeper:\n    params:\n      lr: 0.02,0.1\n")
     r = rnnexp_cli("--config-dir", "mine", "+experiment=mine", *TINY, "cache_dir=cache", "hydra.run.dir=run",
                    cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     warning = [line for line in r.stderr.splitlines() if line.startswith("rnnexp: warning:")]
     assert len(warning) == 1 and "runs one configuration only" in warning[0]
     assert "to run the sweep: python -m rnnexp -m --config-dir mine +experiment=mine" in warning[0]
-    assert pd.read_csv(tmp_path / "run" / "summary.csv")[["hidden", "lr"]].drop_duplicates().values.tolist() == [[4, 0.01]]  # lr: the default
+    ran = pd.read_csv(tmp_path / "run" / "summary.csv")[["hidden", "lr"]].drop_duplicates()
+    assert ran.values.tolist() == [[4, 0.01]]  # the preset's hidden, the default lr
     r = rnnexp_cli("-m", "--config-dir", "mine", "+experiment=mine", *TINY, "cache_dir=cache", "hydra.sweep.dir=sweep",
                    cwd=tmp_path)
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
