@@ -36,6 +36,7 @@ def own_configs(tmp_path):
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "mine.yaml").write_text(MINE)
     (tmp_path / "experiment" / "broken.yaml").write_text("# @package _global_\nhidden: 0\n")
+    (tmp_path / "experiment" / "linked.yaml").write_text("# @package _global_\nhidden: ${bits}\n")
     (tmp_path / "mine_config.yaml").write_text("defaults:\n  - config\n  - _self_\n\nhidden: 3\n")
     (tmp_path / "hydra" / "sweeper").mkdir(parents=True)
     (tmp_path / "hydra" / "sweeper" / "fake.yaml").write_text(FAKE_SWEEPER)
@@ -118,6 +119,8 @@ def test_a_preset_outside_the_package_is_checked_with_config_dir_or_searchpath(c
     assert sorted((c.hidden, c.lr) for c in cfgs) == [(4, 0.01), (4, 0.1)]  # its own sweep too
     with pytest.raises(cli.UsageError, match="^hidden=0 is not allowed"):
         cli.precheck([f"hydra.searchpath=[file://{own_configs}]", "+experiment=broken"])
+    cfgs, _ = checked(["-m", "--config-dir", str(own_configs), "+experiment=linked", "bits=4,6"])
+    assert [(c.bits, c.hidden) for c in cfgs] == [(4, 4), (6, 6)]  # hidden: ${bits}, per combination
 
 
 @pytest.mark.slow

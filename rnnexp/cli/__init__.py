@@ -259,9 +259,10 @@ def configurations(name: str, fixed: list[str], sweeps: list[Sweep], base) -> li
         first = copy.deepcopy(composed)  # the first in full: unknown settings, and config.check's own lines
         _apply(first, [pairs[0][0] for pairs in typed], fixed + list(choice))
         template = _checked(OmegaConf.to_object(_checked(first)))
-        interpolated = any("${" in text for pairs in typed for text, _ in pairs)
+        # ${...} resolves against the whole configuration: in a swept value or in a config (hidden: ${bits})
+        interpolated = any("${" in text for pairs in typed for text, _ in pairs) or "${" in OmegaConf.to_yaml(composed)
         for combo in itertools.product(*typed):
-            if interpolated:  # ${...} resolves against the whole configuration: apply them all
+            if interpolated:  # apply them all, then resolve
                 cfg = copy.deepcopy(composed)
                 _apply(cfg, [text for text, _ in combo], fixed + list(choice))
                 out.append(_checked(OmegaConf.to_object(cfg)))

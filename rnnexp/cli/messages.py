@@ -116,4 +116,8 @@ def known_settings() -> tuple[str, ...]:
     """Every setting of the default configuration, for "did you mean" (inside an initialized Hydra).
     Composed once per process, and only for a message: a composition takes ~0.1 s."""
     tasks_own = [k for t in config.task_names() for k in config.setting_types(None, t) if k.startswith("task.")]
-    return tuple(dict.fromkeys(config.flat_keys(compose("config")) + tasks_own))  # every task's settings too
+    try:
+        composed = config.flat_keys(compose("config"))
+    except Exception:  # another primary config folder (--config-path): the schema's settings then
+        composed = list(config.setting_types())
+    return tuple(dict.fromkeys(composed + tasks_own))  # every task's settings too
