@@ -222,6 +222,14 @@ def _checked(cfg):
     return cfg
 
 
+def _plain(cfg):
+    """The composed ``cfg`` as a checked ``config.Config`` (interpolations resolved)."""
+    try:
+        return _checked(OmegaConf.to_object(cfg))  # Config.__post_init__ checks it too
+    except config.ConfigError as e:
+        raise UsageError(str(e)) from None
+
+
 def _with(cfg, key: str, value):
     """A copy of the ``config.Config`` ``cfg`` with the dotted setting ``key`` set to ``value``: the
     nodes on its path are copied, the rest is shared (nothing changes a configuration once made)."""
@@ -258,14 +266,14 @@ def configurations(name: str, fixed: list[str], sweeps: list[Sweep], base) -> li
             typed.append(pairs)
         first = copy.deepcopy(composed)  # the first in full: unknown settings, and config.check's own lines
         _apply(first, [pairs[0][0] for pairs in typed], fixed + list(choice))
-        template = _checked(OmegaConf.to_object(_checked(first)))
+        template = _plain(_checked(first))
         # ${...} resolves against the whole configuration: in a swept value or in a config (hidden: ${bits})
         interpolated = any("${" in text for pairs in typed for text, _ in pairs) or "${" in OmegaConf.to_yaml(composed)
         for combo in itertools.product(*typed):
             if interpolated:  # apply them all, then resolve
                 cfg = copy.deepcopy(composed)
                 _apply(cfg, [text for text, _ in combo], fixed + list(choice))
-                out.append(_checked(OmegaConf.to_object(cfg)))
+                out.append(_plain(cfg))
                 continue
             cfg = template
             for (text, v), s in zip(combo, values):
