@@ -21,7 +21,8 @@ checks it from the source, and that no import cycle exists):
 - ``bench/``    the benchmark and its peers (``python -m rnnexp.bench``).                -> train, config, engine, tasks
 - ``api.py``    the path without the command line: ``configure``, ``run``, tables with their settings;
                 ``report/draw.py`` draws the report's figures into a given Axes.  -> report, runs, train, config
-- ``cli.py``    checks every configuration of a command line before any job starts.     -> config, memory
+- ``cli/``      checks every configuration of a command line before any job starts, for
+                every sweeper (``limits``: folders, memory; ``messages``: the one-line errors). -> config, memory
 - ``__main__.py`` the Hydra entry point (the ``rnnexp`` command); ``collect.py``: ``python -m rnnexp.collect DIR``.
                 ``helptext.py``: every setting's meaning (--help, the README's table); ``completion.py``:
                 the shell's <TAB>.                                                  -> cli, runs, config

@@ -23,14 +23,15 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from . import cli, completion, config, helptext  # noqa: E402
-from .runs import combine, job, progress, results, sweepdir, workers  # noqa: E402
+from .runs import combine, job, objective, progress, results, sweepdir, workers  # noqa: E402
 
 
 helptext.register()  # ${rnnexp_settings:} in the help template (conf/hydra/help/rnnexp.yaml)
 
 
 @hydra.main(version_base="1.3", config_path=str(config.conf_dir()), config_name="config")
-def app(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> float:
+    """One job; returns its ``objective`` (a float: what an optimizing sweeper such as Optuna's reads)."""
     hc = HydraConfig.get()
     multirun = hc.mode.name == "MULTIRUN"
     try:  # cache_dir: from the launch dir; a sweep's jobs show no bar (the launcher shows the sweep's line)
@@ -45,12 +46,15 @@ def app(cfg: DictConfig) -> None:
     measures = "".join(f"{names[c]} {s[c].mean():.4f}, " for c in names if c in s.columns)
     if "bit_acc" not in s.columns:  # another task than addition: its loss too (adding: the MSE)
         measures = f"eval loss {s['eval_loss'].mean():.4g}, " + measures
-    line = f"solved {solved}/{len(s)} replicas, {measures}diverged {int(s['diverged'].sum())}, {took}"
+    score = objective.value(cfg.objective, s, cfg.eval_every)
+    line = (f"solved {solved}/{len(s)} replicas, {measures}diverged {int(s['diverged'].sum())}, "
+            f"{cfg.objective} objective {score:.6g}, {took}")
     if multirun:  # workers: a pipe buffers; on a terminal, the sweep's live line is erased first
         print(f"{progress.clear_line()}[job {hc.job.num}] {' '.join(hc.overrides.task)}: {line}", flush=True)
     else:
         print(combine.format_overview(s, keys=[]))
         print(f"rnnexp: {line}\nresults: {hc.runtime.output_dir}")
+    return score
 
 
 def main() -> None:

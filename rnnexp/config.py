@@ -32,6 +32,8 @@ from .tasks.addition import data
 from .report import studies  # the report's section names only: a plain dict, nothing is drawn or imported
 
 LR_SCHEDULES = ("constant", "halve_on_rise")
+# the number a run returns to a Hydra sweeper (computed from its summary: rnnexp/runs/objective.py)
+OBJECTIVES = ("eval_loss", "success", "steps_to_solve")
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Config:
     progress_seconds: float = 30.0  # output that is no terminal: a progress line this often (0: none)
     eval_bits: List[int] = field(default_factory=list)  # also score the final model at these lengths
     report: ReportConf = field(default_factory=ReportConf)  # how the sweep's report looks: not part of a result
+    objective: str = "eval_loss"  # what a run returns to a sweeper (e.g. Optuna's): one of OBJECTIVES
 
     def __post_init__(self):
         """The Python API checks like the command line: ``Config(hidden=0)`` raises the same
@@ -199,10 +202,12 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "progress_seconds": (lambda v: 0 <= v < float("inf"), "a number of seconds >= 0 (0: no progress lines)"),
     "report.sections": (lambda v: all(s in studies.SECTIONS for s in v), "a list of: " + ", ".join(studies.names())),
     "report.format": _choice(("png", "svg", "pdf")),  # rnnexp.report.generic.FORMATS (not imported: no plotting here)
+    "objective": _choice(OBJECTIVES),
 }
 
 # settings that say how to run, not what to train: neither in the result tables nor in the cache key
-RUNTIME = ("cache", "cache_dir", "report", "checkpoint_seconds", "progress_seconds")
+# (``objective`` only scores a finished run: another objective re-uses the same training and run)
+RUNTIME = ("cache", "cache_dir", "report", "checkpoint_seconds", "progress_seconds", "objective")
 
 # a group's "name" field is set by choosing the group option: clip=norm, not clip.name=norm
 OVERRIDE_NAME = {"task.name": "task", "model.name": "model", "init.name": "init", "clip.name": "clip", "optimizer.name": "optimizer"}

@@ -77,6 +77,11 @@ MEANINGS: dict[str, Any] = {
                         "often, the first after that long; `0`: none (on a terminal: a live bar)",
     "eval_bits": "also score the final model at these lengths (did it learn the carry rule?)",
     "report.sections": "study sections added to a sweep's report (see [Reports](#reports)); not part of a result",
+    "report.format": "also write each figure in this vector format beside its PNG (see [Reports](#reports)); "
+                     "not part of a result",
+    "objective": "the number each run returns to a sweeper that optimises (see [Searching with Optuna]"
+                 "(#searching-with-optuna)); a run-time setting: another objective re-scores the same run, "
+                 "trains nothing again",
 }
 
 # what each option of a choice means, where the name alone does not say it
@@ -90,6 +95,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     "lr_schedule": {"halve_on_rise": "halve a replica's learning rate when its loss rose since the last check: "
                                      "every epoch on a fixed set, else every evaluation; seed 001"},
     "time_reduction": {"mean": "averaged", "sum": "summed, seed 002"},
+    "objective": {"eval_loss": "minimize", "success": "maximize", "steps_to_solve": "minimize"},
     "order": {"lsb": "least significant bit first", "msb": "most significant first: inputs and target reversed"},
     "train_set": {"per_replica": "each replica its own, from its data stream",
                   "shared": "one set for every replica, from its own generator of `seed`: seed 001's protocol"},

@@ -15,6 +15,7 @@
   its jobs' folders), each job's partial history and its story in the job log.
 - ``checkpoint``: a training's state saved beside its cache entry, so the same command resumes a
   killed job to the same result.
+- ``objective``: the number a run returns to a Hydra sweeper (``objective=``), from its summary.
 
 May import: ``rnnexp.config``, ``rnnexp.train`` (and through them the engine and tasks);
 ``callbacks`` also starts ``rnnexp.report``. Nothing below (engine, tasks, train, config) imports
