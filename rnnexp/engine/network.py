@@ -19,6 +19,7 @@ from . import activations, init, losses, models
 from .models._ops import T_, bias_grad, outer_sum, project
 
 TIME_REDUCTIONS = ("mean", "sum")
+PRECISIONS = ("float64", "float32")  # the float of parameters, states and data; gradient checks use float64
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,14 @@ class NetSpec:
     truncate: Optional[int] = None  # None: full BPTT
     time_reduction: str = "mean"
     n_in: int = 2  # inputs per step (the task's)
+    precision: str = "float64"  # PRECISIONS: the parameters' float; states and data follow the parameters
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # model-specific
+
+    @cached_property
+    def dtype(self) -> np.dtype:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}: allowed values are {', '.join(PRECISIONS)}")
+        return np.dtype(self.precision)
 
     @cached_property
     def act(self) -> activations.Activation:
@@ -58,11 +66,16 @@ def init_params(spec: NetSpec, rngs: list[np.random.Generator]) -> dict[str, np.
     params["Why"] = init.weights(rngs, spec.init, (spec.impl.top_size(spec), n_out), scale=spec.input_scale)
     if spec.bias:
         params["by"] = init.zeros(len(rngs), n_out)
-    return params
+    # drawn in float64 whatever the precision (replica r's weights are float64's, rounded)
+    return {k: v.astype(spec.dtype, copy=False) for k, v in params.items()}
 
 
 def forward(spec: NetSpec, params, x, h0=None):
-    """``x: (T, R, B, I)`` -> logits ``(T, R, B, O)`` and the cache for ``backward``."""
+    """``x: (T, R, B, I)`` -> logits ``(T, R, B, O)`` and the cache for ``backward``.
+
+    Everything runs in the parameters' float: ``x`` (a task's batch, float64) is converted to it here,
+    the one place every forward pass goes through (a no-op in float64)."""
+    x = np.asarray(x).astype(params["Why"].dtype, copy=False)
     top, cache = spec.impl.forward(spec, params, x, h0)
     z = project(top, params["Why"])  # (T, R, B, O)
     if "by" in params:
@@ -73,7 +86,7 @@ def forward(spec: NetSpec, params, x, h0=None):
 
 def step_losses(spec: NetSpec, z, y, mask=None):
     """Per-element loss ``(T, R, B)`` and its gradient ``(T, R, B, O)``; zero where ``mask`` is false."""
-    elem, dz = spec.loss_fn.loss_and_grad(z, y)
+    elem, dz = spec.loss_fn.loss_and_grad(z, np.asarray(y).astype(z.dtype, copy=False))
     if mask is None:
         return elem, dz
     mask = np.broadcast_to(mask, elem.shape)
@@ -99,7 +112,7 @@ def loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
     elem, dz = step_losses(spec, z, y, mask)
     c = objective_scale(spec, T, B, mask, R)
     loss = elem.sum(axis=(0, 2)) * c  # (R,)
-    grads = backward(spec, params, cache, dz * (c if mask is None else c[:, None, None]))
+    grads = backward(spec, params, cache, dz * (c if mask is None else c[:, None, None].astype(dz.dtype)))
     return loss, grads, z, cache
 
 

@@ -34,9 +34,9 @@ class Cell:
         act = spec.act.f
         Wzr = np.ascontiguousarray(lp["Whh"][..., : 2 * H])  # (R, H, 2H)
         Wn = np.ascontiguousarray(lp["Whh"][..., 2 * H :])  # (R, H, H)
-        h = np.empty((T + 1, R, B, H))
-        gates = np.empty((T, R, B, G))  # post-activation z, r, n
-        rh = np.empty((T, R, B, H))  # r * h_{t-1}: what Whh[:, 2H:] multiplies
+        h = np.empty((T + 1, R, B, H), xw.dtype)
+        gates = np.empty((T, R, B, G), xw.dtype)  # post-activation z, r, n
+        rh = np.empty((T, R, B, H), xw.dtype)  # r * h_{t-1}: what Whh[:, 2H:] multiplies
         h[0] = s0[0]
         for t in range(T):
             a = gates[t]
@@ -71,7 +71,7 @@ class Cell:
         H = g.shape[-1] // 3
         z, r, n = g[..., :H], g[..., H : 2 * H], g[..., 2 * H :]
         Whh = lp["Whh"]
-        dpre = np.empty(g.shape) if out is None else out
+        dpre = np.empty(g.shape, g.dtype) if out is None else out
         np.multiply(dh * (hp - n), dg[..., :H], out=dpre[..., :H])  # through z
         np.multiply(dh * (1.0 - z), dg[..., 2 * H :], out=dpre[..., 2 * H :])  # through n
         drh = dpre[..., 2 * H :] @ T_(Whh[..., 2 * H :])  # dL/d(r * h_{t-1})

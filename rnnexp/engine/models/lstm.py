@@ -51,10 +51,10 @@ class Cell:
         T, R, B, G = xw.shape
         H = G // 4
         act, Whh = spec.act.f, lp["Whh"]
-        h = np.empty((T + 1, R, B, H))
-        c = np.empty((T + 1, R, B, H))
-        gates = np.empty((T, R, B, G))  # post-activation i, f, o, g
-        k = np.empty((T, R, B, H))  # act(c_t)
+        h = np.empty((T + 1, R, B, H), xw.dtype)
+        c = np.empty((T + 1, R, B, H), xw.dtype)
+        gates = np.empty((T, R, B, G), xw.dtype)  # post-activation i, f, o, g
+        k = np.empty((T, R, B, H), xw.dtype)  # act(c_t)
         h[0], c[0] = s0
         for t in range(T):
             a = np.matmul(h[t], Whh, out=gates[t])  # (R, B, 4H)
@@ -86,7 +86,7 @@ class Cell:
         H = g.shape[-1] // 4
         i, f, o, gg = g[..., :H], g[..., H : 2 * H], g[..., 2 * H : 3 * H], g[..., 3 * H :]
         dc = dc + dh * o * c["dk"][t]  # c_t reaches the loss through h_t and through c_{t+1}
-        dpre = np.empty(g.shape) if out is None else out
+        dpre = np.empty(g.shape, g.dtype) if out is None else out
         np.multiply(dc, gg, out=dpre[..., :H])  # dL/di
         np.multiply(dc, c["c_prev"][t], out=dpre[..., H : 2 * H])  # dL/df
         np.multiply(dh, c["k"][t], out=dpre[..., 2 * H : 3 * H])  # dL/do
