@@ -30,7 +30,16 @@ NO_TORCH = "n/a: torch is not installed (pip install torch==2.13.0, the CPU buil
 
 
 def _grid(args):
-    """(models, hiddens, lengths, tasks), the floor's (hidden, T) and the memory case's (hidden, T, truncate)."""
+    """(models, hiddens, lengths, tasks), the floor's (hidden, T) and the memory case's (hidden, T,
+    truncate); ``--long-models``, ``--long-hidden``, ``--long-lengths``, ``--long-tasks`` narrow the cases."""
+    grid = list(_default_grid(args))
+    for i, given in enumerate((args.long_models, args.long_hidden, args.long_lengths, args.long_tasks)):
+        if given:
+            grid[i] = given
+    return grid
+
+
+def _default_grid(args):
     if args.quick:
         return ["rnn", "lstm"], [16], [20], ["adding"], (16, 20), (16, 20, 5)
     if "long" in args.sections:

@@ -232,6 +232,7 @@ class Stack:
         for l in range(L):
             cell.prepare(spec, lps[l], layers[l])
         acc = [_ops.zeros(*dtop.shape[:-1], cell.gates * spec.hidden, dtop.dtype) for _ in range(L)]
+        buf = _ops.empty(*dtop.shape[:-1], cell.gates * spec.hidden, dtop.dtype)  # every lag's dL/da, reused
         prev = [None] * L  # dL/d(states before step s) at the previous lag, s = 0..T-j
         for j in range(k + 1):
             n = T - j
@@ -243,7 +244,7 @@ class Stack:
                     dS = tuple(a[1:] for a in prev[l])
                     if carry is not None:
                         dS = (dS[0] + carry,) + dS[1:]
-                dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS)
+                dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS, out=buf[:n])
                 acc[l][:n] += dpre
                 carry = project(dpre, T_(lps[l]["Wxh"])) if l else None
         return acc
