@@ -93,6 +93,7 @@ class Config:
     #   drawn from its own generator of seed, for every replica (seed 001's protocol; needs train_size > 0)
     epochs: Optional[int] = None  # passes over the fixed set (needs train_size > 0)
     replicas: int = 10  # independent models trained at once, vectorised
+    precision: str = "float64"  # float64 | float32: the float of weights, states and batches (README: Performance)
     seed: int = 0  # replica r uses SeedSequence(seed).spawn(replicas)[r]
     eval_every: int = 100  # evaluate every this many steps (and at the end)
     cache: bool = True  # reuse a finished training of the same settings and code; false: train again
@@ -193,6 +194,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train_set": _choice(data.TRAIN_SETS),
     "epochs": (lambda v: v is None or v >= 1, "null or an integer >= 1"),
     "replicas": (lambda v: v >= 1, "an integer >= 1"),
+    "precision": _choice(network.PRECISIONS),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
     "eval_every": (lambda v: v >= 1, "an integer >= 1"),
     "eval_bits": (lambda v: all(2 <= b <= 256 for b in v), "a list of integers from 2 to 256, e.g. [16,32,64]"),
@@ -480,7 +482,8 @@ def net_spec(cfg, task=None) -> network.NetSpec:
         hidden=cfg.hidden, activation=cfg.activation, loss=task.head, bias=cfg.bias, model=cfg.model.name,
         n_in=task.n_in,
         init=cfg.init.name, scale=cfg.init.scale, input_scale=cfg.init.input_scale,
-        truncate=cfg.bptt.truncate, time_reduction=cfg.time_reduction, options=_model_options(cfg.model),
+        truncate=cfg.bptt.truncate, time_reduction=cfg.time_reduction, precision=cfg.precision,
+        options=_model_options(cfg.model),
     )
 
 

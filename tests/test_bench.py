@@ -4,22 +4,27 @@ section but the end-to-end one, in-process; the slow suite: ``--quick`` whole).
 No timing is asserted (the machines are shared and noisy); the test checks that every row is there,
 that the end-to-end commands succeeded, and that the baselines measure what they claim to.
 """
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from rnnexp import config
+from rnnexp import config, tasks
 from rnnexp.bench import baselines as bench_baselines
-from rnnexp.bench import cli, measure, sections
+from rnnexp.bench import cli, long, measure, sections
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 TARGETS = ["1 solve seed 002's task"] * 2 + ["2 step vs PyTorch", "3 replicas", "4 large sizes"] + \
-          ["5 end to end"] * 2 + ["6 scaling"] * 2
+          ["5 end to end"] * 2 + ["6 scaling"] * 2 + \
+          ["L1 long vs PyTorch"] * 2 + ["L2 long matmul floor"] * 2 + ["L3 long peak memory"]  # --quick: rnn, lstm
 
 
 @pytest.mark.slow
 def test_quick_benchmark_has_every_section_and_target(tmp_path):
     quick_run = tmp_path
-    assert list(sections.SECTIONS) == ["solve", "step", "replicas", "floor", "e2e", "scaling", "models"]
+    assert list(sections.SECTIONS) == ["solve", "step", "replicas", "floor", "e2e", "scaling", "models", "long"]
     assert cli.main(["--quick", "--out", str(quick_run)]) == 0
     targets = pd.read_csv(quick_run / "targets.csv")
     assert targets["target"].tolist() == TARGETS
@@ -30,6 +35,7 @@ def test_quick_benchmark_has_every_section_and_target(tmp_path):
         assert len(pd.read_csv(quick_run / f"{name}.csv")) > 0, name
     # the rows that quick mode measures for real (target 1 needs the loop to solve: not in seconds)
     assert np.isfinite(targets[targets["target"].str[0].isin(list("3456"))]["value"]).all()
+    assert np.isfinite(targets[targets["target"].str.startswith(("L2", "L3"))]["value"]).all()
     e2e = pd.read_csv(quick_run / "e2e.csv")
     assert e2e["ok"].all(), e2e  # both commands ran, and wrote their report
     solve = pd.read_csv(quick_run / "solve.csv")
@@ -72,3 +78,50 @@ def test_a_target_that_was_not_measured_is_n_a_not_unmet():
     assert measure._target("2 step vs PyTorch", "x", np.nan, ">= 3")["met"] == "n/a"
     assert measure._target("3 replicas", "x", 4.0, "<= 3")["met"] == "no"
     assert measure._target("3 replicas", "x", 2.0, "<= 3")["met"] == "yes"
+
+
+def test_long_section_quick_measures_every_case_and_says_when_pytorch_is_absent(capsys):
+    args = cli._arguments(["long", "--quick"])
+    table, targets = long.long_section(args)
+    assert table[["model", "hidden", "T", "task"]].values.tolist() == [["rnn", 16, 20, "adding"], ["lstm", 16, 20, "adding"]]
+    assert (table[["rnnexp_f32_ms", "rnnexp_f64_ms"]] > 0).all().all()
+    rows = pd.DataFrame(targets)
+    assert rows["target"].tolist() == TARGETS[-5:]
+    l1 = rows[rows["target"] == "L1 long vs PyTorch"]
+    if HAVE_TORCH:
+        assert np.isfinite(l1["value"]).all() and (table["torch_ms_per_network"] > 0).all()
+    else:  # a clear 'n/a', never a crash or a made-up number
+        assert l1["value"].isna().all() and l1["note"].str.startswith("n/a: torch is not installed").all()
+        assert l1["met"].eq("n/a").all()
+    assert "truncate=5" in rows["measured"].iloc[-1] and "MB full BPTT" in rows["note"].iloc[-1]
+
+
+@pytest.mark.parametrize("task", ["adding", "copy"])
+def test_the_peers_long_batches_follow_the_task_definitions(task):
+    """The PyTorch peer's batches (written fresh in baselines) have rnnexp's tasks' shapes and
+    structure: adding's target is the sum of the two marked values, one mark per half; copy's
+    inputs carry the delimiter where rnnexp's do and its targets are the first 10 symbols."""
+    T, B = 12, 5
+    x, y = bench_baselines.long_task_batch(task, T, B, np.random.default_rng(0))
+    cfg = config.Config(task=task)
+    cfg.task.length = T
+    ours_x, ours_y = tasks.make(cfg).sample(np.random.default_rng(0), B)
+    assert x.shape == ours_x.shape
+    if task == "adding":
+        marks = x[..., 1]
+        assert (marks[: T // 2].sum(axis=0) == 1).all() and (marks[T // 2 :].sum(axis=0) == 1).all()
+        np.testing.assert_allclose(y, (x[..., 0] * marks).sum(axis=0))
+    else:
+        assert y.shape == ours_y.shape
+        np.testing.assert_array_equal(x.argmax(-1) == 9, ours_x.argmax(-1) == 9)  # the delimiter's step
+        np.testing.assert_array_equal(y[-10:], x.argmax(-1)[:10])
+        assert (y[:-10] == 0).all()
+
+
+def test_matmul_floor_of_a_gated_cell_has_its_products():
+    """G gates: the recurrent products are (B, H) @ (H, G*H) forward and (B, G*H) @ (G*H, H) backward."""
+    shapes = bench_baselines.matmul_floor_shapes(3, 2, 4, 5, G=4)
+    assert shapes.count(((2, 4, 5), (2, 5, 20), False)) == 3 and shapes.count(((2, 4, 20), (2, 20, 5), False)) == 3
+    assert bench_baselines.matmul_floor_shapes(3, 2, 4, 5) == bench_baselines.matmul_floor_shapes(3, 2, 4, 5, G=1)
+    run = bench_baselines.matmul_floor_timer(3, 2, 4, 5, G=3, dtype=np.float32)
+    assert run(1) > 0

@@ -20,7 +20,7 @@ _spec.loader.exec_module(make)
 
 
 # config columns added after the recording -> the value every recorded run has (its default)
-NEW_CONFIG = {"task": "addition", "task.delay": "0"}
+NEW_CONFIG = {"task": "addition", "task.delay": "0", "precision": "float64"}
 
 
 def same_table(got: pd.DataFrame, want: pd.DataFrame, obj: str) -> None:

@@ -25,9 +25,13 @@ Sections (each a function in ``SECTIONS`` returning its table and its rows of th
 - ``e2e`` (target 5): the example sweep and the seed 001 order reproduction, wall time.
 - ``scaling`` (target 6): time per step against bits and replicas; peak memory of the largest case.
 - ``models``: time per step of every model relative to the Elman RNN.
+- ``long`` (issue 15's targets L1-L3, module ``long``): long sequences (rnn, gru, lstm on adding and
+  copy, up to T = 1000, hidden 128), 10 replicas against one PyTorch float32 network; the matmul
+  floor of a gated cell; peak memory with and without ``bptt.truncate``. Named alone it runs the
+  issue's whole grid (``--long-*`` narrow it); with every section, a short grid.
 
 Modules: ``measure`` (timing a training step, interleaved repeats, peak memory, the machine),
-``sections`` (one function per section), ``cli`` (arguments, the output tables), ``baselines``
+``sections`` (one function per section; ``long``: the long section), ``cli`` (arguments, the output tables), ``baselines``
 (the peers); ``cli.main`` is the command. May import everything below it (``config``, ``train``,
 ``engine``, ``tasks``); nothing imports the benchmark.
 """

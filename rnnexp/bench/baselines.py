@@ -6,8 +6,10 @@ module imports the package's engine, so a change to the engine cannot change a b
   sigmoid hidden and output units, squared error, no biases, weights uniform in [-1, 1), lr 0.1.
 - ``torch_step_timer``: PyTorch CPU ``nn.RNN`` + ``nn.Linear`` with autograd and SGD on the same
   task (``None`` when torch is not installed; torch is never a dependency of rnnexp).
+- ``torch_long_timer``: PyTorch CPU ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` + ``nn.Linear``, Adam,
+  float32, one network, on the long tasks (``adding``, ``copy``; batches from ``long_task_batch``).
 - ``matmul_floor_timer``: the same ``np.matmul`` calls at the same shapes as one training step of
-  rnnexp's Elman RNN, and nothing else: the cost of the arithmetic alone.
+  rnnexp's Elman RNN (or a gated cell's, ``gates``), and nothing else: the cost of the arithmetic alone.
 
 Every timer is ``run(n) -> seconds`` for n steps, so the benchmark interleaves them with rnnexp's.
 """
@@ -131,7 +133,7 @@ def torch_step_timer(hidden: int, batch: int, bits: int, lr: float = 0.01, seed:
     return run
 
 
-def matmul_floor_shapes(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1) -> list[tuple[tuple, tuple, bool]]:
+def matmul_floor_shapes(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1, G: int = 1) -> list[tuple[tuple, tuple, bool]]:
     """The matmuls of one rnnexp Elman-RNN training step (one layer, full BPTT), in order, as
     ``(left shape, right shape, left is a transposed view)``:
 
@@ -141,34 +143,101 @@ def matmul_floor_shapes(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1) 
       layer's ``dz @ Why^T`` ``(R, T*B, O) @ (R, O, H)`` when O > 1 (with one output rnnexp
       broadcasts instead: no matmul), and the weight gradients ``Why, Whh, Wxh``: ``X^T @ D`` with
       ``X^T`` a transposed view ``(R, P, T*B)`` of ``(R, T*B, P)``.
+
+    A gated cell (``G`` gates: LSTM 4, GRU 3) computes ``G*H`` pre-activations per step: the same
+    products with ``G*H`` in place of ``H`` on the gates' side (the GRU splits its recurrent product
+    in two, ``2H + H``: the same arithmetic).
     """
-    shapes = [((R, T * B, I), (R, I, H), False)]
-    shapes += [((R, B, H), (R, H, H), False)] * T
+    GH = G * H
+    shapes = [((R, T * B, I), (R, I, GH), False)]
+    shapes += [((R, B, H), (R, H, GH), False)] * T
     shapes += [((R, T * B, H), (R, H, O), False)]
-    shapes += [((R, B, H), (R, H, H), False)] * T
+    shapes += [((R, B, GH), (R, GH, H), False)] * T
     if O > 1:
         shapes += [((R, T * B, O), (R, O, H), False)]
-    shapes += [((R, H, T * B), (R, T * B, O), True), ((R, H, T * B), (R, T * B, H), True),
-               ((R, I, T * B), (R, T * B, H), True)]
+    shapes += [((R, H, T * B), (R, T * B, O), True), ((R, H, T * B), (R, T * B, GH), True),
+               ((R, I, T * B), (R, T * B, GH), True)]
     return shapes
 
 
-def matmul_floor_timer(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1, seed: int = 0):
+def matmul_floor_timer(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1, seed: int = 0, G: int = 1,
+                       dtype=np.float64):
     """``run(n) -> seconds`` for n repetitions of ``matmul_floor_shapes``' matmuls on fixed random
-    operands (outputs preallocated, as the recurrent steps write into their state array)."""
+    operands of ``dtype`` (outputs preallocated, as the recurrent steps write into their state array)."""
     rng = np.random.default_rng(seed)
     ops = []
-    for left, right, transposed in matmul_floor_shapes(T, R, B, H, I, O):
-        a = rng.standard_normal(left[:1] + left[:0:-1] if transposed else left)
+    for left, right, transposed in matmul_floor_shapes(T, R, B, H, I, O, G):
+        a = rng.standard_normal(left[:1] + left[:0:-1] if transposed else left).astype(dtype)
         a = a.swapaxes(-1, -2) if transposed else a
-        b = rng.standard_normal(right)
-        ops.append((a, b, np.empty(left[:-1] + right[-1:])))
+        b = rng.standard_normal(right).astype(dtype)
+        ops.append((a, b, np.empty(left[:-1] + right[-1:], dtype)))
 
     def run(n: int) -> float:
         t0 = time.perf_counter()
         for _ in range(n):
             for a, b, out in ops:
                 np.matmul(a, b, out=out)
+        return time.perf_counter() - t0
+
+    return run
+
+
+def long_task_batch(task: str, T: int, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One batch of the long tasks, time-major, as their definitions in ``rnnexp.tasks`` say (written
+    fresh here): ``adding`` ``x: (T, B, 2)`` (value, marker: one mark in each half), ``y: (B,)`` the
+    sum, read at the last step; ``copy`` ``x: (T + 20, B, 10)`` one-hot (10 symbols of 1..8, blanks,
+    the delimiter 9 at step T + 9), ``y: (T + 20, B)`` blank (0) but the 10 symbols at the end."""
+    if task == "adding":
+        values = rng.random((T, batch))
+        marker = np.zeros((T, batch))
+        cols = np.arange(batch)
+        first, second = rng.integers(0, T // 2, batch), rng.integers(T // 2, T, batch)
+        marker[first, cols] = marker[second, cols] = 1.0
+        return np.stack([values, marker], axis=-1), values[first, cols] + values[second, cols]
+    sym = rng.integers(1, 9, (10, batch))
+    seq = np.zeros((T + 20, batch), np.int64)
+    seq[:10] = sym
+    seq[T + 9] = 9
+    y = np.zeros((T + 20, batch), np.int64)
+    y[-10:] = sym
+    return np.eye(10)[seq], y
+
+
+def torch_long_timer(model: str, hidden: int, T: int, task: str, batch: int = 32, lr: float = 0.01, seed: int = 0):
+    """``run(n) -> seconds`` for n PyTorch training steps of one network on a long task (``None``
+    without torch): ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` + ``nn.Linear``, Adam, float32, one
+    CPU thread; ``adding``: squared error of the last step's output, ``copy``: cross-entropy of a
+    10-way softmax at every step (the losses rnnexp's tasks use). Batches made beforehand, cycled."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    n_in, n_out = (2, 1) if task == "adding" else (10, 10)
+    cls = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[model]
+    net, out = cls(n_in, hidden), torch.nn.Linear(hidden, n_out)
+    opt = torch.optim.Adam(list(net.parameters()) + list(out.parameters()), lr=lr)
+    rng = np.random.default_rng(seed)
+    pool = []
+    for _ in range(4):
+        x, y = long_task_batch(task, T, batch, rng)
+        pool.append((torch.tensor(x, dtype=torch.float32),
+                     torch.tensor(y, dtype=torch.float32 if task == "adding" else torch.int64)))
+    cross_entropy = torch.nn.CrossEntropyLoss()
+
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        for i in range(n):
+            x, y = pool[i % len(pool)]
+            opt.zero_grad()
+            h, _ = net(x)  # (T, B, H)
+            if task == "adding":
+                loss = ((out(h[-1])[:, 0] - y) ** 2).mean()
+            else:
+                loss = cross_entropy(out(h).reshape(-1, n_out), y.reshape(-1))
+            loss.backward()
+            opt.step()
         return time.perf_counter() - t0
 
     return run

@@ -41,6 +41,10 @@ def _arguments(argv):
     ap.add_argument("--replicas", type=int, default=10, help="models section")
     ap.add_argument("--bits", type=int, default=8, help="models section: sequence length")
     ap.add_argument("--models", nargs="*", default=[], help="models section: only these (the rnn is always timed)")
+    ap.add_argument("--long-models", nargs="*", default=None, choices=["rnn", "gru", "lstm"], help="long section: only these models (rnn, gru, lstm)")
+    ap.add_argument("--long-hidden", nargs="*", type=int, default=None, help="long section: only these hidden sizes")
+    ap.add_argument("--long-lengths", nargs="*", type=int, default=None, help="long section: only these T")
+    ap.add_argument("--long-tasks", nargs="*", default=None, choices=["adding", "copy"], help="long section: only these tasks (adding, copy)")
     args = ap.parse_args(argv)
     for name in args.sections:
         if name not in SECTIONS:

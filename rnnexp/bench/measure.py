@@ -11,14 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import config, train
+from .. import config, tasks, train
 from ..engine import gradients, models, network, optim
 from ..tasks.addition import data, metrics
 
 
-def _config(model: str = "rnn", settings: dict | None = None, **values) -> config.Config:
+def _config(model: str = "rnn", settings: dict | None = None, task: str = "addition", length: int | None = None,
+            **values) -> config.Config:
+    """A checked configuration: ``model`` with its ``settings``, ``task`` (with ``task.length``), ``values``."""
     cfg = config.Config()
     cfg.model = models.conf_class(model)(name=model, **(settings or {}))
+    cfg.task = tasks.conf_class(task)(name=task, **({} if length is None else {"length": length}))
     for key, value in values.items():
         if key == "optimizer":
             cfg.optimizer = dataclasses.replace(cfg.optimizer, name=value)
@@ -31,10 +34,11 @@ def _config(model: str = "rnn", settings: dict | None = None, **values) -> confi
 def step_timer(cfg: config.Config):
     """A function ``run(n) -> seconds`` that does n training steps as ``train.train`` does them
     (draw a batch, forward, BPTT, gradient norm, clipping, optimizer step), without evaluation."""
-    spec = config.net_spec(cfg)
+    task = tasks.make(cfg)
+    spec = config.net_spec(cfg, task)
     init_rngs, data_rngs = train.replica_rngs(cfg.seed, np.arange(cfg.replicas))
     state = {"params": network.init_params(spec, init_rngs), "s": 0}
-    batches = data.Batches(data_rngs, cfg.bits, cfg.order, cfg.batch, cfg.train_size)
+    batches = task.batches(data_rngs, cfg.batch, cfg.train_size)
     opt = optim.make(cfg.optimizer.name, state["params"], momentum=cfg.optimizer.momentum,
                      beta1=cfg.optimizer.beta1, beta2=cfg.optimizer.beta2, eps=cfg.optimizer.eps)
     lr = np.full(cfg.replicas, float(cfg.lr))
@@ -44,8 +48,8 @@ def step_timer(cfg: config.Config):
         t0 = time.perf_counter()
         with np.errstate(all="ignore"):
             for _ in range(n):
-                x, y = batches.next(state["s"])
-                _, grads, _, _ = network.loss_and_grads(spec, state["params"], x, y)
+                x, y, mask = batches.next(state["s"])
+                _, grads, _, _ = network.loss_and_grads(spec, state["params"], x, y, mask=mask)
                 norm = gradients.global_norm(grads)
                 gradients.clip(grads, cfg.clip.name, cfg.clip.threshold, norm)
                 state["params"] = opt.step(state["params"], grads, lr, active)
@@ -90,6 +94,18 @@ def _step_and_eval_seconds(cfg: config.Config, repeats: int = 3) -> tuple[float,
         metrics.evaluate(spec, params, ex, ey)
         times.append(time.perf_counter() - t0)
     return step, float(np.median(times))
+
+
+def peak_step_memory(cfg: config.Config) -> int:
+    """Peak bytes allocated during one training step of ``cfg`` (``tracemalloc``: NumPy reports its
+    arrays to it): what the step allocates, not the parameters and optimizer state it starts from."""
+    run = step_timer(cfg)
+    tracemalloc.start()
+    try:
+        run(1)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def _peak_memory(cfg: config.Config) -> tuple[int, int]:

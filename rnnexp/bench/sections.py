@@ -18,6 +18,7 @@ from . import CALLER_ENV
 from . import baselines
 from .. import config, train
 from ..tasks.addition import data, metrics
+from .long import long_section
 from .measure import _config, _peak_memory, _step_and_eval_seconds, _target, interleaved, step_timer
 
 # model variants of the "models" section: (label, model, its settings)
@@ -248,4 +249,4 @@ def models_section(args):
 
 
 SECTIONS = {"solve": solve_section, "step": step_section, "replicas": replicas_section, "floor": floor_section,
-            "e2e": e2e_section, "scaling": scaling_section, "models": models_section}
+            "e2e": e2e_section, "scaling": scaling_section, "models": models_section, "long": long_section}

@@ -19,6 +19,7 @@ from . import activations, init, losses, models
 from .models._ops import T_, bias_grad, outer_sum, project
 
 TIME_REDUCTIONS = ("mean", "sum")
+PRECISIONS = ("float64", "float32")  # the float of parameters, states and data; gradient checks use float64
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,14 @@ class NetSpec:
     truncate: Optional[int] = None  # None: full BPTT
     time_reduction: str = "mean"
     n_in: int = 2  # inputs per step (the task's)
+    precision: str = "float64"  # PRECISIONS: the parameters' float; states and data follow the parameters
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # model-specific
+
+    @cached_property
+    def dtype(self) -> np.dtype:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}: allowed values are {', '.join(PRECISIONS)}")
+        return np.dtype(self.precision)
 
     @cached_property
     def act(self) -> activations.Activation:
@@ -58,11 +66,16 @@ def init_params(spec: NetSpec, rngs: list[np.random.Generator]) -> dict[str, np.
     params["Why"] = init.weights(rngs, spec.init, (spec.impl.top_size(spec), n_out), scale=spec.input_scale)
     if spec.bias:
         params["by"] = init.zeros(len(rngs), n_out)
-    return params
+    # drawn in float64 whatever the precision (replica r's weights are float64's, rounded)
+    return {k: v.astype(spec.dtype, copy=False) for k, v in params.items()}
 
 
 def forward(spec: NetSpec, params, x, h0=None):
-    """``x: (T, R, B, I)`` -> logits ``(T, R, B, O)`` and the cache for ``backward``."""
+    """``x: (T, R, B, I)`` -> logits ``(T, R, B, O)`` and the cache for ``backward``.
+
+    Everything runs in the parameters' float: ``x`` (a task's batch, float64) is converted to it here,
+    the one place every forward pass goes through (a no-op in float64)."""
+    x = np.asarray(x).astype(params["Why"].dtype, copy=False)
     top, cache = spec.impl.forward(spec, params, x, h0)
     z = project(top, params["Why"])  # (T, R, B, O)
     if "by" in params:
@@ -73,7 +86,7 @@ def forward(spec: NetSpec, params, x, h0=None):
 
 def step_losses(spec: NetSpec, z, y, mask=None):
     """Per-element loss ``(T, R, B)`` and its gradient ``(T, R, B, O)``; zero where ``mask`` is false."""
-    elem, dz = spec.loss_fn.loss_and_grad(z, y)
+    elem, dz = spec.loss_fn.loss_and_grad(z, np.asarray(y).astype(z.dtype, copy=False))
     if mask is None:
         return elem, dz
     mask = np.broadcast_to(mask, elem.shape)
@@ -92,14 +105,58 @@ def objective_scale(spec: NetSpec, T: int, B: int, mask=None, R: int = 1):
     return 1.0 / np.maximum(targets, 1)
 
 
+# Replica groups: every array of a step is (T, R, B, ...); on long sequences the R replicas' arrays
+# together outgrow the CPU's caches and every step's element-wise work waits on memory (measured:
+# a step of 10 replicas at T = 500, hidden 64 ran 1.7-2.2x faster one or five replicas at a time).
+# So a step whose per-replica (T, B, hidden) array exceeds GROUP_MIN_BYTES runs in groups of replicas
+# of about GROUP_BYTES each; smaller steps (the seeds' shapes, every reference table) run as one.
+GROUP_MIN_BYTES = 512 * 2**10
+GROUP_BYTES = 2 * 2**20
+
+
+class ReplicaGroups(list):
+    """The cache of a step run in replica groups: ``[(replica slice, that group's cache), ...]``."""
+
+
+def replica_group_size(spec: NetSpec, T: int, R: int, B: int) -> int:
+    """Replicas per group for a step of ``T`` steps and batch ``B`` (``R``: one group)."""
+    per = T * B * spec.hidden * spec.dtype.itemsize  # one (T, B, hidden) array of one replica
+    return R if per <= GROUP_MIN_BYTES else int(np.clip(GROUP_BYTES // per, 1, R))
+
+
+def _replicas(a, sl, R):
+    """``a``'s replicas ``sl`` (axis 1) when it has a replica axis, else ``a`` (a mask ``(T, 1, 1)``)."""
+    return a if a is None or np.ndim(a) < 2 or np.shape(a)[1] != R else a[:, sl]
+
+
 def loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
-    """Objective per replica ``(R,)``, its gradients, and the logits and cache for diagnostics."""
+    """Objective per replica ``(R,)``, its gradients, and the logits and cache for diagnostics.
+
+    Replicas are independent, so a long step runs in replica groups (``replica_group_size``; the
+    cache is then a ``ReplicaGroups``): every replica's numbers are the same, up to rounding in the
+    loss's sum."""
+    T, R, B, _ = x.shape
+    G = R if h0 is not None else replica_group_size(spec, T, R, B)
+    if G >= R:
+        return _loss_and_grads(spec, params, x, y, h0, mask)
+    parts, cache = [], ReplicaGroups()
+    for lo in range(0, R, G):
+        sl = slice(lo, lo + G)
+        out = _loss_and_grads(spec, {k: v[sl] for k, v in params.items()}, x[:, sl], _replicas(y, sl, R),
+                              None, _replicas(mask, sl, R))
+        parts.append(out)
+        cache.append((sl, out[3]))
+    grads = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+    return (np.concatenate([p[0] for p in parts]), grads, np.concatenate([p[2] for p in parts], axis=1), cache)
+
+
+def _loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
     T, R, B, _ = x.shape
     z, cache = forward(spec, params, x, h0)
     elem, dz = step_losses(spec, z, y, mask)
     c = objective_scale(spec, T, B, mask, R)
     loss = elem.sum(axis=(0, 2)) * c  # (R,)
-    grads = backward(spec, params, cache, dz * (c if mask is None else c[:, None, None]))
+    grads = backward(spec, params, cache, dz * (c if mask is None else c[:, None, None].astype(dz.dtype)))
     return loss, grads, z, cache
 
 
@@ -118,6 +175,11 @@ def state_grad_profile(spec: NetSpec, params, cache, z, y, mask=None):
 
     Every task carries a target at its last step; on one scored only there (adding) this is exactly
     the long-range signal the loss sends back."""
+    if isinstance(cache, ReplicaGroups):  # one group of replicas at a time, as the step ran
+        R = z.shape[1]
+        parts = [state_grad_profile(spec, {k: v[sl] for k, v in params.items()}, c, z[:, sl], _replicas(y, sl, R),
+                                    _replicas(mask, sl, R)) for sl, c in cache]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     B = y.shape[2]
     last = None if mask is None else np.broadcast_to(mask, y.shape)[-1:]
     _, dz_last = step_losses(spec, z[-1:], y[-1:], last)

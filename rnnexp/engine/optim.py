@@ -1,4 +1,6 @@
 """Optimizers over dicts of per-replica parameters ``(R, ...)``, with a per-replica learning rate.
+Every step runs in the parameters' float (``precision``): learning rates and bias corrections are
+converted to it.
 
 A per-replica ``lr: (R,)`` lets the "halve the learning rate when the loss rose" schedule act on
 each replica separately. ``step`` returns the proposed new parameters of every replica and leaves
@@ -108,7 +110,7 @@ class SGD(Optimizer):
         self.v = np.zeros_like(pack(params, self.names)) if momentum else None  # (R, P)
 
     def step(self, params, grads, lr, active):
-        (p, g), lr = self._pack(params, grads), lr[:, None]
+        (p, g), lr = self._pack(params, grads), lr[:, None].astype(params[self.names[0]].dtype)
         if self.v is None:
             return self._unpack(p - lr * g, params)
         v = self.momentum * self.v - lr * g
@@ -128,10 +130,10 @@ class Adam(Optimizer):
         self.t = np.zeros(self.m.shape[0])  # (R,): steps taken by each replica
 
     def step(self, params, grads, lr, active):
-        (p, g), lr = self._pack(params, grads), lr[:, None]
+        (p, g), lr = self._pack(params, grads), lr[:, None].astype(params[self.names[0]].dtype)
         self.t = self.t + active
         t = np.maximum(self.t, 1)[:, None]
-        c1, c2 = 1 - self.b1**t, 1 - self.b2**t
+        c1, c2 = (1 - self.b1**t).astype(p.dtype), (1 - self.b2**t).astype(p.dtype)
         m = self.b1 * self.m + (1 - self.b1) * g
         s = self.b2 * self.s + (1 - self.b2) * g * g
         if active.all():

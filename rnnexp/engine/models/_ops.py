@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def empty(T: int, R: int, B: int, P: int) -> np.ndarray:
+def empty(T: int, R: int, B: int, P: int, dtype=np.float64) -> np.ndarray:
     """An uninitialised ``(T, R, B, P)`` array with replica-major memory."""
-    return np.empty((R, T, B, P)).transpose(1, 0, 2, 3)
+    return np.empty((R, T, B, P), dtype).transpose(1, 0, 2, 3)
 
 
-def zeros(T: int, R: int, B: int, P: int) -> np.ndarray:
+def zeros(T: int, R: int, B: int, P: int, dtype=np.float64) -> np.ndarray:
     """A zero ``(T, R, B, P)`` array with replica-major memory."""
-    return np.zeros((R, T, B, P)).transpose(1, 0, 2, 3)
+    return np.zeros((R, T, B, P), dtype).transpose(1, 0, 2, 3)
 
 
 def replica_major(a: np.ndarray) -> np.ndarray:
@@ -50,7 +50,7 @@ def outer_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def bias_grad(d: np.ndarray) -> np.ndarray:
     """Sum over time and batch: ``(T, R, B, P) -> (R, 1, P)``, the shape biases are kept in."""
     R, TB = d.shape[1], d.shape[0] * d.shape[2]
-    return np.ones((R, 1, TB)) @ rows(d)  # a sum as a matmul: BLAS beats NumPy's reduction over middle axes
+    return np.ones((R, 1, TB), d.dtype) @ rows(d)  # a sum as a matmul: BLAS beats NumPy's reduction over middle axes
 
 
 def T_(w: np.ndarray) -> np.ndarray:

@@ -143,7 +143,7 @@ def layer_backward(cell, spec, lp, c, dout, record=None) -> np.ndarray:
     step t+1 sends back to the states after step t (before ``dout[t]`` is added)."""
     cell.prepare(spec, lp, c)
     T, R, B, _ = dout.shape
-    dpre = np.empty((T, R, B, cell.gates * spec.hidden))
+    dpre = _ops.empty(T, R, B, cell.gates * spec.hidden, dout.dtype)  # replica-major: layer_grads reads it as rows
     dS = tuple(np.zeros_like(dout[0]) for _ in cell.states)
     for t in range(T - 1, -1, -1):
         if record is not None:
@@ -231,7 +231,8 @@ class Stack:
         L, T = len(layers), dtop.shape[0]
         for l in range(L):
             cell.prepare(spec, lps[l], layers[l])
-        acc = [_ops.zeros(*dtop.shape[:-1], cell.gates * spec.hidden) for _ in range(L)]
+        acc = [_ops.zeros(*dtop.shape[:-1], cell.gates * spec.hidden, dtop.dtype) for _ in range(L)]
+        buf = _ops.empty(*dtop.shape[:-1], cell.gates * spec.hidden, dtop.dtype)  # every lag's dL/da, reused
         prev = [None] * L  # dL/d(states before step s) at the previous lag, s = 0..T-j
         for j in range(k + 1):
             n = T - j
@@ -243,7 +244,7 @@ class Stack:
                     dS = tuple(a[1:] for a in prev[l])
                     if carry is not None:
                         dS = (dS[0] + carry,) + dS[1:]
-                dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS)
+                dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS, out=buf[:n])
                 acc[l][:n] += dpre
                 carry = project(dpre, T_(lps[l]["Wxh"])) if l else None
         return acc
@@ -260,7 +261,7 @@ class Stack:
         L = len(layers)
         T, R = layers[0]["h"].shape[0] - 1, dtop_last.shape[0]
         sq = {name: np.zeros((R, T)) for name in cell.states}
-        dout = np.zeros((T,) + dtop_last.shape)
+        dout = np.zeros((T,) + dtop_last.shape, dtop_last.dtype)
         dout[-1] = dtop_last
         for l in range(L - 1, -1, -1):
             lp = layer_params(params, l)

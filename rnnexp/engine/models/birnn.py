@@ -111,7 +111,7 @@ class BiRNN:
         """
         T, R = cache["x"].shape[0], dtop_last.shape[0]
         sq = np.zeros((R, T))
-        dout = np.zeros((T,) + dtop_last.shape)
+        dout = np.zeros((T,) + dtop_last.shape, dtop_last.dtype)
         dout[-1] = dtop_last
 
         def record(to_real):

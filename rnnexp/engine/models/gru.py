@@ -34,19 +34,20 @@ class Cell:
         act = spec.act.f
         Wzr = np.ascontiguousarray(lp["Whh"][..., : 2 * H])  # (R, H, 2H)
         Wn = np.ascontiguousarray(lp["Whh"][..., 2 * H :])  # (R, H, H)
-        h = np.empty((T + 1, R, B, H))
-        gates = np.empty((T, R, B, G))  # post-activation z, r, n
-        rh = np.empty((T, R, B, H))  # r * h_{t-1}: what Whh[:, 2H:] multiplies
+        h = np.empty((T + 1, R, B, H), xw.dtype)
+        gates = np.empty((T, R, B, G), xw.dtype)  # post-activation z, r, n
+        rh = np.empty((T, R, B, H), xw.dtype)  # r * h_{t-1}: what Whh[:, 2H:] multiplies
         h[0] = s0[0]
+        zr, pre_n = np.empty((R, B, 2 * H), xw.dtype), np.empty((R, B, H), xw.dtype)  # reused every step
         for t in range(T):
             a = gates[t]
-            zr = h[t] @ Wzr
+            np.matmul(h[t], Wzr, out=zr)
             zr += xw[t, ..., : 2 * H]
             sigmoid(zr, out=a[..., : 2 * H])
             np.multiply(a[..., H : 2 * H], h[t], out=rh[t])
-            n = rh[t] @ Wn
-            n += xw[t, ..., 2 * H :]
-            act(n, out=a[..., 2 * H :])
+            np.matmul(rh[t], Wn, out=pre_n)
+            pre_n += xw[t, ..., 2 * H :]
+            act(pre_n, out=a[..., 2 * H :])
             n = a[..., 2 * H :]
             np.subtract(h[t], n, out=h[t + 1])
             h[t + 1] *= a[..., :H]
@@ -71,12 +72,20 @@ class Cell:
         H = g.shape[-1] // 3
         z, r, n = g[..., :H], g[..., H : 2 * H], g[..., 2 * H :]
         Whh = lp["Whh"]
-        dpre = np.empty(g.shape) if out is None else out
-        np.multiply(dh * (hp - n), dg[..., :H], out=dpre[..., :H])  # through z
-        np.multiply(dh * (1.0 - z), dg[..., 2 * H :], out=dpre[..., 2 * H :])  # through n
+        dpre = np.empty(g.shape, g.dtype) if out is None else out
+        tmp = np.subtract(hp, n)  # one scratch array for the products below
+        tmp *= dh
+        np.multiply(tmp, dg[..., :H], out=dpre[..., :H])  # through z: dh * (h_{t-1} - n) * z'
+        np.subtract(1.0, z, out=tmp)
+        tmp *= dh
+        np.multiply(tmp, dg[..., 2 * H :], out=dpre[..., 2 * H :])  # through n: dh * (1 - z) * n'
         drh = dpre[..., 2 * H :] @ T_(Whh[..., 2 * H :])  # dL/d(r * h_{t-1})
-        np.multiply(drh * hp, dg[..., H : 2 * H], out=dpre[..., H : 2 * H])  # through r
-        dh_prev = dh * z + drh * r + dpre[..., : 2 * H] @ T_(Whh[..., : 2 * H])
+        np.multiply(drh, hp, out=tmp)
+        np.multiply(tmp, dg[..., H : 2 * H], out=dpre[..., H : 2 * H])  # through r: drh * h_{t-1} * r'
+        dh_prev = np.multiply(dh, z)  # dh * z + drh * r + dpre[:2H] Whh[:2H]^T, summed in that order
+        drh *= r
+        dh_prev += drh
+        dh_prev += dpre[..., : 2 * H] @ T_(Whh[..., : 2 * H])
         return dpre, (dh_prev,)
 
     @staticmethod

@@ -51,10 +51,10 @@ class Cell:
         T, R, B, G = xw.shape
         H = G // 4
         act, Whh = spec.act.f, lp["Whh"]
-        h = np.empty((T + 1, R, B, H))
-        c = np.empty((T + 1, R, B, H))
-        gates = np.empty((T, R, B, G))  # post-activation i, f, o, g
-        k = np.empty((T, R, B, H))  # act(c_t)
+        h = np.empty((T + 1, R, B, H), xw.dtype)
+        c = np.empty((T + 1, R, B, H), xw.dtype)
+        gates = np.empty((T, R, B, G), xw.dtype)  # post-activation i, f, o, g
+        k = np.empty((T, R, B, H), xw.dtype)  # act(c_t)
         h[0], c[0] = s0
         for t in range(T):
             a = np.matmul(h[t], Whh, out=gates[t])  # (R, B, 4H)
@@ -62,7 +62,7 @@ class Cell:
             sigmoid(a[..., : 3 * H], out=a[..., : 3 * H])
             act(a[..., 3 * H :], out=a[..., 3 * H :])
             np.multiply(a[..., H : 2 * H], c[t], out=c[t + 1])  # f * c_{t-1}
-            c[t + 1] += a[..., :H] * a[..., 3 * H :]  # + i * g
+            c[t + 1] += np.multiply(a[..., :H], a[..., 3 * H :], out=k[t])  # + i * g (k[t] as scratch)
             act(c[t + 1], out=k[t])
             np.multiply(a[..., 2 * H : 3 * H], k[t], out=h[t + 1])  # o * act(c_t)
         return {"h": h, "c": c, "h_prev": h[:-1], "c_prev": c[:-1], "gates": gates, "k": k}
@@ -81,18 +81,21 @@ class Cell:
 
     @staticmethod
     def back(spec, lp, c, t, dS, out=None):
-        dh, dc = dS
+        dh, dc_next = dS
         g = c["gates"][t]
         H = g.shape[-1] // 4
         i, f, o, gg = g[..., :H], g[..., H : 2 * H], g[..., 2 * H : 3 * H], g[..., 3 * H :]
-        dc = dc + dh * o * c["dk"][t]  # c_t reaches the loss through h_t and through c_{t+1}
-        dpre = np.empty(g.shape) if out is None else out
+        dc = np.multiply(dh, o)  # c_t reaches the loss through h_t and through c_{t+1}:
+        dc *= c["dk"][t]
+        dc += dc_next  # dc = dc_next + dh * o * act'(c_t), in one new array
+        dpre = np.empty(g.shape, g.dtype) if out is None else out
         np.multiply(dc, gg, out=dpre[..., :H])  # dL/di
         np.multiply(dc, c["c_prev"][t], out=dpre[..., H : 2 * H])  # dL/df
         np.multiply(dh, c["k"][t], out=dpre[..., 2 * H : 3 * H])  # dL/do
         np.multiply(dc, i, out=dpre[..., 3 * H :])  # dL/dg
         dpre *= c["dgates"][t]  # through the nonlinearities: dL/da_t, (.., R, B, 4H)
-        return dpre, (dpre @ T_(lp["Whh"]), dc * f)
+        dc *= f  # dc is this step's own array: scaled in place
+        return dpre, (dpre @ T_(lp["Whh"]), dc)
 
     @staticmethod
     def grad_Whh(lp, c, dpre):

@@ -26,7 +26,7 @@ class Cell:
     def run(spec, lp, xw, s0):
         T, R, B, H = xw.shape
         f, Whh = spec.act.f, lp["Whh"]
-        h = np.empty((T + 1, R, B, H))
+        h = np.empty((T + 1, R, B, H), xw.dtype)
         h[0] = s0[0]
         for t in range(T):
             a = np.matmul(h[t], Whh, out=h[t + 1])  # (R, B, H), computed in place: no allocation per step

@@ -1,0 +1,105 @@
+"""The ``long`` section (issue 15): long sequences, per network, against PyTorch float32.
+
+Every case (model x hidden x T x task) times one training step of rnnexp with 10 replicas (the
+default) in float32, and in float64 at T = 100 (a float64 step at T = 1000 takes tens of seconds),
+against one PyTorch network's step (``baselines.torch_long_timer``: float32, one thread, Adam, the
+same model, output layer and loss), side by side in one run. The ratio is what a researcher who
+trains 10 seeds gets: PyTorch's time x 10 / rnnexp's time for the 10 replicas (> 1: rnnexp faster).
+
+Shapes: ``python -m rnnexp.bench long`` (the section named) runs the issue's whole grid: rnn, gru,
+lstm x hidden 16, 64, 128 x T = 100, 500, 1000 x adding, copy (minutes); run with every section it
+keeps to T = 100, hidden 16 and 64, adding (seconds), and ``--quick`` to a smoke test.
+
+Targets: L1 the ratio (the smallest over the cases of a model) >= 1.5 at hidden <= 64 and >= 1 at
+hidden 128; L2 at hidden 128, T = 500 a step within 1.5x of its own matmul floor (the same products
+at the same shapes and precision, ``baselines.matmul_floor_shapes`` with the cell's gates); L3 the
+peak memory of a step at T = 1000, hidden 128, 10 replicas, reported, and with ``bptt.truncate``
+set no larger than with full BPTT.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import baselines
+from ..config import BpttConf
+from .measure import _config, _target, interleaved, peak_step_memory, step_timer
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+NO_TORCH = "n/a: torch is not installed (pip install torch==2.13.0, the CPU build; never a dependency of rnnexp)"
+
+
+def _grid(args):
+    """(models, hiddens, lengths, tasks), the floor's (hidden, T) and the memory case's (hidden, T,
+    truncate); ``--long-models``, ``--long-hidden``, ``--long-lengths``, ``--long-tasks`` narrow the cases."""
+    grid = list(_default_grid(args))
+    for i, given in enumerate((args.long_models, args.long_hidden, args.long_lengths, args.long_tasks)):
+        if given:
+            grid[i] = given
+    return grid
+
+
+def _default_grid(args):
+    if args.quick:
+        return ["rnn", "lstm"], [16], [20], ["adding"], (16, 20), (16, 20, 5)
+    if "long" in args.sections:
+        return list(GATES), [16, 64, 128], [100, 500, 1000], ["adding", "copy"], (128, 500), (128, 1000, 50)
+    return list(GATES), [16, 64], [100], ["adding"], (64, 100), (64, 100, 20)
+
+
+def _cfg(model, hidden, T, task, precision, **values):
+    return _config(model, task=task, length=T, hidden=hidden, replicas=10, precision=precision, **values)
+
+
+def long_section(args):
+    models, hiddens, lengths, task_names, (fH, fT), (mH, mT, k) = _grid(args)
+    steps, repeats = 1, max(2, min(args.repeats, 3))
+    rows, have_torch = [], True
+    for model in models:
+        for H in hiddens:
+            for T in lengths:
+                for task in task_names:
+                    timers = {"float32": step_timer(_cfg(model, H, T, task, "float32"))}
+                    if T <= 100:
+                        timers["float64"] = step_timer(_cfg(model, H, T, task, "float64"))
+                    peer = baselines.torch_long_timer(model, H, T, task)
+                    have_torch = peer is not None
+                    if peer is not None:
+                        timers["torch"] = peer
+                    times = dict(zip(timers, interleaved(list(timers.values()), steps, repeats).T))
+                    row = {"model": model, "hidden": H, "T": T, "task": task,
+                           "rnnexp_f32_ms": np.median(times["float32"]) * 1e3,
+                           "rnnexp_f64_ms": np.median(times["float64"]) * 1e3 if "float64" in times else np.nan,
+                           "torch_ms_per_network": np.median(times["torch"]) * 1e3 if peer else np.nan}
+                    for p in ("float32", "float64"):  # per repeat, then the median: drift hits both alike
+                        row[f"ratio_{p}"] = np.median(10 * times["torch"] / times[p]) if peer and p in times else np.nan
+                    rows.append(row)
+                    print(f"long: {model} hidden {H} T {T} {task}: " + ", ".join(
+                        f"{k_} {v:.3g}" for k_, v in row.items() if k_.startswith(("ratio", "rnnexp", "torch"))), flush=True)
+    table = pd.DataFrame(rows)
+    targets = []
+    for model in models:
+        for label, sel, goal in (("hidden <= 64", table["hidden"] <= 64, ">= 1.5"), ("hidden 128", table["hidden"] == 128, ">= 1")):
+            cases = table[(table["model"] == model) & sel]
+            if cases.empty:
+                continue
+            worst = cases.loc[cases["ratio_float32"].idxmin()] if have_torch else None
+            note = NO_TORCH if not have_torch else (
+                f"smallest of {len(cases)} cases (T {sorted(set(cases['T']))}, {'/'.join(sorted(set(cases['task'])))}) "
+                f"at hidden {worst['hidden']}, T {worst['T']}, {worst['task']}; largest "
+                f"{cases['ratio_float32'].max():.2f}; float64 at T = 100: {cases['ratio_float64'].min():.2f} smallest")
+            targets.append(_target("L1 long vs PyTorch", f"{model}, {label}: PyTorch x 10 / rnnexp 10 replicas (float32)",
+                                   cases["ratio_float32"].min() if have_torch else np.nan, goal, note))
+    for model in models:
+        cfg = _cfg(model, fH, fT, "adding", "float32")
+        times = interleaved([step_timer(cfg), baselines.matmul_floor_timer(fT, 10, cfg.batch, fH, G=GATES[model],
+                                                                           dtype=np.float32)], steps, repeats)
+        targets.append(_target("L2 long matmul floor", f"{model}, hidden {fH}, T {fT}, 10 replicas, float32: step / matmul floor",
+                               np.median(times[:, 0] / times[:, 1]), "<= 1.5"))
+    full, cut = (peak_step_memory(_cfg("lstm", mH, mT, "adding", "float32", **t)) / 2**20
+                 for t in ({}, {"bptt": BpttConf(truncate=k)}))
+    targets.append(_target("L3 long peak memory", f"lstm, hidden {mH}, T {mT}, 10 replicas, float32: peak of a step "
+                           f"with bptt.truncate={k} / full BPTT", cut / full, "<= 1",
+                           f"peak of a training step (tracemalloc): {full:.0f} MB full BPTT, {cut:.0f} MB truncated"))
+    return table, targets
+
