@@ -188,7 +188,7 @@ def test_all_diverged_sweep_is_reported_not_dropped(diverged_report):
     summary = pd.read_csv(root / "summary.csv")
     assert summary["diverged"].all(), "this setup should make every replica diverge"
     history = pd.read_csv(root / "history.csv")  # values past any plotting range, as a long run writes
-    assert (history["sigma_max"] > layout.OVERFLOW).any() and np.isinf(history["grad_norm_max"]).any()
+    assert (history["sigma_max"] > layout.OVERFLOW).any() and (history["grad_norm_max"] > layout.OVERFLOW).any()
     got, md = check_report(root, ["hidden"])
     assert (got["diverged"] == got["replicas"]).all()
     assert f"{len(summary)} of {len(summary)} replicas diverged" in md
