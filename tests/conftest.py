@@ -114,12 +114,14 @@ _STARTED: dict[str, _Background] = {}
 
 @pytest.hookimpl(trylast=True)  # after -m / -k have deselected
 def pytest_collection_modifyitems(session, config, items):
-    """Start each background product that a selected test reads."""
+    """Start each background product that a selected test reads, and run the tests that read one
+    last (in their order otherwise), so that the products are ready by then instead of waited for."""
     if config.option.collectonly:
         return
     for name in _COMMANDS:
         if name not in _STARTED and any(name in getattr(item, "fixturenames", ()) for item in items):
             _STARTED[name] = _Background(name)
+    items.sort(key=lambda item: any(name in getattr(item, "fixturenames", ()) for name in _COMMANDS))
 
 
 def pytest_sessionfinish(session, exitstatus):

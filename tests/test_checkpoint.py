@@ -122,6 +122,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_killed_job_leaves_its_curves_unfinished_and_the_same_command_resumes_it(tmp_path, monkeypatch, caplog):
     ref_cfg, cfg = configs()["ref-cache", True], configs()["cache", True]
     job.run(ref_cfg, tmp_path / "reference", base_dir=tmp_path)

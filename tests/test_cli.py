@@ -254,6 +254,7 @@ def _wrong_type_is_one_clear_line(settings):
         assert "\n" not in msg and f"{name}=" in msg and "must be" in msg, (override, msg)
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_wrong_type_for_one_setting_of_each_type_is_one_clear_line():
     """The fast suite: one setting per type (int, float, bool, str, list, a group, a model's own);
     the slow test below tries every public setting of every model."""

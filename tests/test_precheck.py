@@ -43,6 +43,7 @@ def own_configs(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_glob_of_groups_checks_every_option(checked):
     cfgs, composed = checked(["-m", "model=glob(*)"])  # crashed: "ConfigLoader is not set"
     assert sorted(c.model.name for c in cfgs) == ["birnn", "gru", "lstm", "rnn"]
@@ -69,6 +70,7 @@ def test_a_thousand_combinations_are_composed_once(checked):
                                                          for l in map(float, lrs.split(","))}
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_each_combination_is_checked_with_its_relations(checked):
     with pytest.raises(cli.UsageError, match="train_size=48 is not allowed: it must be a multiple of batch=32"):
         cli.precheck(["-m", "epochs=3", "train_size=32,48", "batch=16,32"])
@@ -78,6 +80,7 @@ def test_each_combination_is_checked_with_its_relations(checked):
     assert [c.train_size for c in cfgs] == [32, 64]
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_an_optimizing_sweeper_gets_its_bounds_checked(checked, own_configs):
     d = ["--config-dir", str(own_configs), "-m", "hydra/sweeper=fake"]
     cfgs, _ = checked([*d, "lr=tag(log,interval(0.001,0.1))", "model=lstm,gru", "hidden=range(4,8,2)"])
@@ -114,6 +117,7 @@ def test_a_missing_sweeper_names_the_extra(monkeypatch):
         cli.precheck(["-m", "hydra/sweeper=optuna", "lr=interval(0.001,0.1)"])
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_preset_outside_the_package_is_checked_with_config_dir_or_searchpath(checked, own_configs):
     cfgs, _ = checked(["-m", "--config-dir", str(own_configs), "+experiment=mine"])
     assert sorted((c.hidden, c.lr) for c in cfgs) == [(4, 0.01), (4, 0.1)]  # its own sweep too
@@ -138,6 +142,7 @@ def test_every_way_to_a_researchers_own_configs(checked, own_configs):
         cli.precheck(["--config-dir", str(own_configs / "nowhere"), "hidden=4"])
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_sweep_preset_without_multirun_is_one_warning(checked, own_configs, capsys):
     argv = ["--config-dir", str(own_configs), "+experiment=mine"]
     cfgs, _ = checked(argv)

@@ -107,6 +107,7 @@ def test_sections_are_neither_a_result_column_nor_part_of_the_cache_key():
     assert cache.settings(declared) == cache.settings(plain) and "report" not in cache.settings(declared)
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_every_preset_declares_known_sections():
     want = {"order": ["seed_metric", "tolerance"], "classic": ["tolerance"],
             "seed000": ["gradients", "clipping", "tolerance", "blowup"],

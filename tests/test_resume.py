@@ -36,6 +36,7 @@ def read(d: Path, name="summary", drop=("wall_time",)) -> pd.DataFrame:
     return pd.read_csv(d / f"{name}.csv").drop(columns=[c for c in drop if c], errors="ignore")
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_rerun_reuses_every_finished_configuration(tmp_path):
     assert sweep(tmp_path, "a", ["hidden=4,8"]) == [False, False]
     assert sweep(tmp_path, "b", ["hidden=4,8"]) == [True, True]
@@ -64,6 +65,7 @@ def test_cache_false_forces_recomputation_and_replaces_the_stored_result(tmp_pat
     assert read(tmp_path / "c" / "0", drop=()).wall_time[0] == read(tmp_path / "b" / "0", drop=()).wall_time[0]
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_model_with_its_own_settings_is_trained_cached_and_keyed_on_them(tmp_path):
     # the model's settings class (here birnn's merge) comes through the cache intact
     assert sweep(tmp_path, "a", ["model=birnn", "model.merge=concat,sum"]) == [False, False]
@@ -101,6 +103,7 @@ def write_sweep(tmp_path: Path, n=3) -> Path:
     return root
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_collect_names_and_counts_corrupt_and_foreign_files(tmp_path, capsys):
     root = write_sweep(tmp_path, n=6)
     good = collect.collect(root, write=False, quiet=True)["summary"]

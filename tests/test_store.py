@@ -62,6 +62,7 @@ def entry_of(tmp_path: Path, *argv: str) -> Path:
 
 # --- the cache: a damaged entry is never used --------------------------------------------------
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_flipped_bytes_in_an_entry_are_named_and_trained_again(tmp_path, capsys):
     assert run(tmp_path, "clean", "hidden=4") == [False]
     (entry,) = cache.entries(tmp_path / "cache")
@@ -134,6 +135,7 @@ def test_garbage_in_the_store_is_ignored(tmp_path, capsys):
     assert_same_tables(tmp_path / "a" / "0", tmp_path / "c")
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_changing_other_files_of_the_store_keeps_every_other_entry(tmp_path, capsys):
     assert run(tmp_path, "a", "hidden=4,8,16") == [False, False, False]
     store = tmp_path / "cache"

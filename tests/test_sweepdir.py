@@ -52,6 +52,7 @@ def test_time_stamped_dirs_are_reserved_once_per_command(tmp_path, monkeypatch):
     assert d1 != d2 and d1.parts[:2] == ("runs", "sweeps") and d1.is_dir() and d2.is_dir()
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_dir_holding_another_command_is_refused_and_the_same_command_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     named = "hydra.sweep.dir=shared"
