@@ -276,6 +276,7 @@ def test_a_wrong_type_for_every_public_setting_is_one_clear_line():
     _wrong_type_is_one_clear_line(settings)
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_every_combination_of_a_sweep_is_checked():
     with pytest.raises(cli.UsageError, match="hidden=0 is not allowed"):
         cli.precheck(["-m", "hidden=4,0", "order=lsb,msb"])  # the third combination
@@ -289,6 +290,7 @@ def test_a_list_without_multirun_is_refused():
         cli.precheck(["hidden=4,8"])
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_bad_override_exits_nonzero_before_any_work(tmp_path):
     """The command: exit status 2, one line on stderr, nothing on stdout and nothing written (no run
     or sweep dir, given or default, no cache), for a single run and for a sweep."""

@@ -129,6 +129,7 @@ def test_the_registry_names_a_function_of_each_study_module():
         studies.get("nope")
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_importing_the_section_names_loads_no_plotting_library():
     code = "import sys, rnnexp.config; print(sorted(m for m in ('matplotlib', 'seaborn', 'PIL') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

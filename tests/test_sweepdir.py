@@ -32,6 +32,7 @@ def refusal(argv) -> str:
     return str(e.value)
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_time_stamped_dirs_are_reserved_once_per_command(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     a = sweepdir.prepare(["-m", "hidden=4,8", *TINY, f"hydra.sweep.dir=sweeps/{SAME_SECOND}"])

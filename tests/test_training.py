@@ -124,6 +124,7 @@ def test_tables_have_the_documented_shape(cfg):
     assert (r.profile["grad_norm"] > 0).all()
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_final_model_is_scored_at_other_lengths(cfg):
     cfg.steps, cfg.hidden, cfg.eval_bits, cfg.eval_every = 400, 16, [4, 16, 24], 400
     r = train.train(cfg)
