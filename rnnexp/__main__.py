@@ -2,9 +2,16 @@
 is the same). Config in, ``runs.job.run`` out."""
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
+
+# One BLAS thread per process unless the environment says otherwise: a step's matrices are small
+# (batch x hidden), and a second OpenBLAS thread made a single run several times slower here
+# (README: Performance); a sweep's workers get one each from joblib anyway. Set before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def _interrupted_early(*_) -> None:

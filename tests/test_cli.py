@@ -438,3 +438,17 @@ def test_a_presets_own_sweep_is_checked_too():
         cli.precheck(["-m", "+experiment=order", "bptt.truncate=3"])
     cli.precheck(["-m", "+experiment=order"])
     cli.precheck(["-m", "+experiment=order", "arm=order_rnn_lsb", "bptt.truncate=3"])  # the command line wins
+
+
+@pytest.mark.slow  # two interpreters loading numpy and Hydra
+@pytest.mark.parametrize("env, want", [({}, "1"), ({"OPENBLAS_NUM_THREADS": "2"}, "2")])
+def test_the_entry_point_runs_one_blas_thread_unless_told_otherwise(env, want):
+    """A second OpenBLAS thread made single runs several times slower (README: Performance): the
+    entry point sets one before numpy loads, and leaves a value the user set."""
+    base = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    code = ("import sys, rnnexp.__main__, os; assert 'numpy' in sys.modules; "
+            "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])")
+    r = subprocess.run([sys.executable, "-c", code], env={**base, **env, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [want, "1"]
