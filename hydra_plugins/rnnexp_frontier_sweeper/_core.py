@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rnnexp import cli, config, memory
+from rnnexp.cli import limits
 from rnnexp.runs import results
 
 from ._search import Search
@@ -99,7 +100,7 @@ def check_bounds(sweeper, combos: list[list[str]], s: dict) -> None:
                 raise Refused(f"hydra.sweeper.{bound}={s[bound]} with {' '.join(combo) or 'the defaults'}: {e}") from None
             if bound == "max":
                 maxima.append(cfg)
-    jobs = cli.parallel_jobs(sweeper.config.hydra.get("launcher"), len(combos))
+    jobs = limits.parallel_jobs(sweeper.config.hydra.get("launcher"), len(combos))
     if jobs and jobs > 1:
         try:
             memory.check(max(maxima, key=lambda c: memory.estimate(c).total), jobs=jobs, worker=True)
