@@ -2,6 +2,7 @@
 is the same). Config in, ``runs.job.run`` out."""
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import signal
@@ -68,6 +69,11 @@ def main() -> None:
     """Check the command line, give it a folder of its own, run it; Ctrl-C ends it with one line (exit 130)."""
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # whole lines on stderr: write-through, print() writes a line and its newline separately, and a
+    # sweep worker's line on the same pipe could land between them (the progress lines, the one-line
+    # Ctrl-C); line-buffered, each line is one write
+    if isinstance(sys.stderr, io.TextIOWrapper) and sys.stderr.write_through:
+        sys.stderr.reconfigure(write_through=False, line_buffering=True)
     argv, plan = sys.argv[1:], None
     # Hydra names the program after argv[0] where it says how to install completion: `python -m
     # rnnexp` gives .../rnnexp/__main__.py, which cannot run as a file (relative imports): name the
@@ -90,7 +96,7 @@ def main() -> None:
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the line short
         progress.stop_all()  # a sweep's live line ends (is erased) before the one line
-        print(sweepdir.interrupted(plan, argv), file=sys.stderr, flush=True)
+        progress.say(sweepdir.interrupted(plan, argv), sys.stderr)
         sys.exit(130)
 
 

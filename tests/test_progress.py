@@ -155,3 +155,26 @@ def test_progress_lines_on_stderr_of_a_run_and_a_sweep_leave_stdout_as_it_was(tm
                                         r"\d running, ([\d:]+ left|time left \?)", sweep_lines[-1]), r.stderr
     assert "rnnexp: step" not in r.stderr  # a sweep's jobs draw nothing of their own
     assert len([l for l in r.stdout.splitlines() if l.startswith("[job ")]) == 2
+
+
+def test_a_line_and_its_newline_go_out_in_one_write(tmp_path):
+    """On a write-through stderr (Python's, when not a terminal) print() makes two writes, and a sweep
+    worker's [job N] line on the same pipe can land between them; say() makes one."""
+    import io
+
+    writes = []
+
+    class Raw(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            writes.append(bytes(b))
+            return len(b)
+
+    stream = io.TextIOWrapper(Raw(), write_through=True)
+    print("rnnexp: sweep: 1 of 6 jobs done", file=stream, flush=True)
+    assert len(writes) == 2  # what print() does: the reason for say()
+    writes.clear()
+    progress.say("rnnexp: sweep: 1 of 6 jobs done", stream)
+    assert writes == [b"rnnexp: sweep: 1 of 6 jobs done\n"]

@@ -50,6 +50,13 @@ def interactive(stream) -> bool:
         return False
 
 
+def say(line: str, stream) -> None:
+    """``line`` and its newline in one write: print() writes them separately on a write-through
+    stderr, and a worker's ``[job N]`` line landing between the two would be cut in the middle."""
+    stream.write(line + "\n")
+    stream.flush()
+
+
 def clear_line() -> str:
     """What to print before a line on stdout so that it does not land inside a live progress line
     on the same terminal: carriage return and erase-line when both outputs are a terminal."""
@@ -117,7 +124,7 @@ class Watch(train.Observer):
             self.status("running")
         if self.display == "run" and self.bar is None and self.seconds > 0 and now - self.last_line >= self.seconds:
             self.last_line = now
-            print(self.line(now), file=self.stream, flush=True)
+            say(self.line(now), self.stream)
 
     # --- the rest ---
     def line(self, now: float) -> str:
@@ -252,7 +259,7 @@ class SweepLine:
                     self.bar.refresh()
                 elif self.seconds > 0 and now - last_line >= self.seconds:
                     last_line = now
-                    print(f"rnnexp: sweep: {text}", file=self.stream, flush=True)
+                    say(f"rnnexp: sweep: {text}", self.stream)
 
     def stop(self) -> None:
         """End the line (a live one is cleared); nothing is printed after this returns."""
