@@ -50,8 +50,6 @@ def test_a_glob_of_groups_checks_every_option(checked):
     assert composed == 1 + 4  # Hydra's master config, then one per model
     with pytest.raises(cli.UsageError, match=r"^model=glob\(x\*\) matches no option: model must be one of birnn"):
         cli.precheck(["-m", "model=glob(x*)"])
-    with pytest.raises(cli.UsageError, match=r"glob\(\) chooses options of a config group, and hidden is a setting"):
-        cli.precheck(["-m", "hidden=glob(*)"])
 
 
 def test_values_are_composed_once_per_combination_of_groups(checked):
@@ -72,8 +70,6 @@ def test_a_thousand_combinations_are_composed_once(checked):
 
 @pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_each_combination_is_checked_with_its_relations(checked):
-    with pytest.raises(cli.UsageError, match="train_size=48 is not allowed: it must be a multiple of batch=32"):
-        cli.precheck(["-m", "epochs=3", "train_size=32,48", "batch=16,32"])
     with pytest.raises(cli.UsageError, match="bits=300 is not allowed"):  # ${bits} resolved per combination
         cli.precheck(["-m", "bits=4,300", "hidden=${bits}"])
     cfgs, _ = checked(["-m", "epochs=3", "train_size=32,64"])  # the master config alone would be refused
@@ -83,12 +79,9 @@ def test_each_combination_is_checked_with_its_relations(checked):
 @pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_an_optimizing_sweeper_gets_its_bounds_checked(checked, own_configs):
     d = ["--config-dir", str(own_configs), "-m", "hydra/sweeper=fake"]
-    cfgs, _ = checked([*d, "lr=tag(log,interval(0.001,0.1))", "model=lstm,gru", "hidden=range(4,8,2)"])
+    cfgs, _ = checked([*d, "lr=tag(log,interval(0.001,0.1))", "hidden=range(4,8,2)"])
     assert {c.lr for c in cfgs} == {0.001, math.nextafter(0.1, 0)}  # a float interval is open at its end
     assert {c.hidden for c in cfgs} == {4, 6, 8}  # Optuna draws a range's stop too
-    assert {c.model.name for c in cfgs} == {"lstm", "gru"}
-    with pytest.raises(cli.UsageError, match="^lr=0.0 is not allowed: lr must be a number > 0$"):
-        cli.precheck([*d, "lr=interval(0,0.1)"])
     with pytest.raises(cli.UsageError, match=r"^bits=8.0 is not allowed: .*interval\(8,300\) draws floats, 8 <= value "
                                              r"< 300; an integer setting takes range\(start,stop\) or a list\)$"):
         cli.precheck([*d, "bits=interval(8,300)"])
@@ -97,6 +90,10 @@ def test_an_optimizing_sweeper_gets_its_bounds_checked(checked, own_configs):
 @pytest.mark.slow
 def test_an_optimizing_sweepers_ranges_and_open_intervals(checked, own_configs):
     d = ["--config-dir", str(own_configs), "-m", "hydra/sweeper=fake"]
+    with pytest.raises(cli.UsageError, match="^lr=0.0 is not allowed: lr must be a number > 0$"):
+        cli.precheck([*d, "lr=interval(0,0.1)"])
+    with pytest.raises(cli.UsageError, match=r"glob\(\) chooses options of a config group, and hidden is a setting"):
+        cli.precheck(["-m", "hidden=glob(*)"])
     with pytest.raises(cli.UsageError, match=r"^bits=264 is not allowed"):  # the stop, which Optuna may draw
         cli.precheck([*d, "bits=range(240,264,8)"])
     checked(["-m", "bits=range(240,264,8)"])  # the basic sweeper stops before it
@@ -121,8 +118,6 @@ def test_a_missing_sweeper_names_the_extra(monkeypatch):
 def test_a_preset_outside_the_package_is_checked_with_config_dir_or_searchpath(checked, own_configs):
     cfgs, _ = checked(["-m", "--config-dir", str(own_configs), "+experiment=mine"])
     assert sorted((c.hidden, c.lr) for c in cfgs) == [(4, 0.01), (4, 0.1)]  # its own sweep too
-    with pytest.raises(cli.UsageError, match="^hidden=0 is not allowed"):
-        cli.precheck([f"hydra.searchpath=[file://{own_configs}]", "+experiment=broken"])
     cfgs, _ = checked(["-m", "--config-dir", str(own_configs), "+experiment=linked", "bits=4,6"])
     assert [(c.bits, c.hidden) for c in cfgs] == [(4, 4), (6, 6)]  # hidden: ${bits}, per combination
 
@@ -143,13 +138,12 @@ def test_every_way_to_a_researchers_own_configs(checked, own_configs):
 
 
 @pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
-def test_a_sweep_preset_without_multirun_is_one_warning(checked, own_configs, capsys):
+def test_a_sweep_preset_without_multirun_is_one_warning(own_configs, monkeypatch, capsys):
     argv = ["--config-dir", str(own_configs), "+experiment=mine"]
-    cfgs, _ = checked(argv)
-    assert [(c.hidden, c.lr) for c in cfgs] == [(4, 0.01)]  # the preset's defaults: one configuration
+    cfgs = []
+    monkeypatch.setattr(cli, "check_memory", lambda c, *a: cfgs.extend(c))
     cli.run_precheck(argv)
+    assert [(c.hidden, c.lr) for c in cfgs] == [(4, 0.01)]  # the preset's defaults: one configuration
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("rnnexp: warning: ") and "runs one configuration only" in err[0]
     assert err[0].endswith(f"to run the sweep: python -m rnnexp -m --config-dir {own_configs} +experiment=mine")
-    cli.run_precheck(["-m", *argv])
-    assert capsys.readouterr().err == ""
