@@ -37,6 +37,7 @@ def test_settings_have_the_command_lines_names():
     assert rnnexp.configure() == config.Config()
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_group_option_has_the_values_its_config_file_sets():
     """``clip="norm"`` is the command line's ``clip=norm``: conf/clip/norm.yaml's values."""
     for path in sorted(config.conf_dir().glob("*/*.yaml")):
@@ -133,6 +134,7 @@ def example(monkeypatch, *args):
     runpy.run_path(str(ROOT / "examples" / "notebook_api.py"), run_name="__main__")
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_the_example_runs(monkeypatch, capsys):
     import matplotlib.pyplot as plt
 
@@ -153,6 +155,7 @@ def test_the_example_writes_its_figure(tmp_path, monkeypatch, capsys):
     assert out.stat().st_size > 10_000 and f"figure: {out}" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_importing_the_package_loads_no_library():
     """``import rnnexp`` stays light (sweep workers, the command line): the API loads on first use."""
     code = ("import sys, rnnexp; assert not {'hydra', 'matplotlib', 'pandas', 'rnnexp.api'} & set(sys.modules); "

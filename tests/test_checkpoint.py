@@ -163,6 +163,7 @@ def test_a_killed_job_leaves_its_curves_unfinished_and_the_same_command_resumes_
     assert combine.scan(tmp_path)[1] == []
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_cache_false_starts_from_step_0(tmp_path, monkeypatch):
     cfg = configs()["cache", False]
     seen = []

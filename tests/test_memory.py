@@ -89,6 +89,7 @@ def test_train_refuses_what_does_not_fit_before_any_work(monkeypatch):
             train.train(config.Config(**kw))
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_parallel_sweep_is_checked_for_its_jobs_together(monkeypatch):
     one = memory.estimate(config.Config(replicas=300)).total + memory.WORKER
     monkeypatch.setattr(memory, "available", lambda: (int(1.5 * one / (1 - memory.MARGIN)), "a test's budget"))

@@ -92,6 +92,7 @@ def test_job_subdirs_must_differ_per_job_and_stay_inside(tmp_path, monkeypatch):
     assert sweepdir.prepare(["-m", "hidden=4", "hydra.sweep.subdir=.", "hydra.sweep.dir=one"]).subdirs == ["."]
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_a_dir_from_before_the_record_is_judged_by_hydras_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = sweepdir.prepare(["-m", "hidden=4,8", "+experiment=order", "hydra.sweep.dir=old"])
