@@ -37,6 +37,17 @@ def _no_stray_log_handlers():
     root.setLevel(level)
 
 
+@pytest.fixture(autouse=True)
+def loky_as_joblib_has_it():
+    """An in-process ``rnnexp.__main__.main()`` (--help, completion tests) registers loky with an initializer (``runs.workers.use``) for the rest of
+    the process: put joblib's own back, as other tests expect it."""
+    yield
+    import joblib
+    from joblib._parallel_backends import LokyBackend
+
+    joblib.register_parallel_backend("loky", LokyBackend)
+
+
 @pytest.fixture
 def cfg():
     """A small, fast plain config (``config.Config``); tests change what they need."""

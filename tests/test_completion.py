@@ -20,17 +20,6 @@ from rnnexp.engine import activations
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def loky_as_joblib_has_it():
-    """``entry.main()`` registers loky with an initializer (``runs.workers.use``) for the rest of
-    the process: put joblib's own back, as other tests expect it."""
-    yield
-    import joblib
-    from joblib._parallel_backends import LokyBackend
-
-    joblib.register_parallel_backend("loky", LokyBackend)
-
-
 def tab(monkeypatch, capsys, line: str) -> list[str]:
     """What ``rnnexp -sc query=bash`` prints for ``line``, as bash runs it on <TAB>."""
     monkeypatch.setenv("COMP_LINE", line)

@@ -12,17 +12,6 @@ from rnnexp.engine import models
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def loky_as_joblib_has_it():
-    """``entry.main()`` registers loky with an initializer (``runs.workers.use``) for the rest of
-    the process: put joblib's own back, as other tests expect it."""
-    yield
-    import joblib
-    from joblib._parallel_backends import LokyBackend
-
-    joblib.register_parallel_backend("loky", LokyBackend)
-
-
 def run_help(monkeypatch, capsys, *overrides) -> str:
     monkeypatch.setattr(sys, "argv", ["rnnexp", "--help", *overrides])
     with pytest.raises(SystemExit) as e:

@@ -97,36 +97,43 @@ def entries(location) -> list[Path]:
     return sorted(p for p in Path(location).glob(f"*/*{SUFFIX}") if not p.name.startswith("."))
 
 
-def header(k: str, payload: bytes) -> bytes:
-    return b"%s %s %s\n" % (MAGIC, k.encode(), hashlib.sha256(payload).hexdigest().encode())
+def header(k: str, payload: bytes, magic: bytes = MAGIC) -> bytes:
+    return b"%s %s %s\n" % (magic, k.encode(), hashlib.sha256(payload).hexdigest().encode())
+
+
+def read_verified(path: Path, k: str, kind: type, magic: bytes = MAGIC,
+                  noun: str = "cache entry", what: str = "training result"):
+    """``(obj, None)``: the ``kind`` stored at ``path`` under key ``k`` (a ``magic`` header line with
+    the key and the payload's SHA-256, then the pickle); ``(None, why)`` when it is bad; ``(None,
+    None)`` when there is none. Nothing is unpickled before its checksum matches. Shared by the
+    cache's entries and the checkpoints (``runs/checkpoint.py``)."""
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except OSError as e:
+        return None, f"is unreadable ({type(e).__name__})"
+    head, newline, payload = raw.partition(b"\n")
+    if not newline or not head.startswith(magic + b" "):
+        return None, f"is not an rnnexp {noun} (no header)"
+    if head + newline != header(k, payload, magic):
+        return None, "does not match its key and checksum: corrupt or cut"
+    try:
+        obj = pickle.loads(payload)
+    except Exception as e:  # checksummed, yet not loadable here (e.g. written by another Python)
+        return None, f"is not loadable ({type(e).__name__})"
+    if not isinstance(obj, kind):
+        return None, f"holds a {type(obj).__name__}, not a {what}"
+    return obj, None
 
 
 def load(path: Path, k: str) -> train.Result | None:
     """The verified result stored at ``path`` under key ``k``; ``None`` if there is none or it is bad
-    (a bad entry is named on stderr, one line). Nothing is unpickled before its checksum matches."""
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as e:
-        why = f"is unreadable ({type(e).__name__})"
-    else:
-        head, newline, payload = raw.partition(b"\n")
-        if not newline or not head.startswith(MAGIC + b" "):
-            why = "is not an rnnexp cache entry (no header)"
-        elif head + newline != header(k, payload):
-            why = "does not match its key and checksum: corrupt"
-        else:
-            try:
-                result = pickle.loads(payload)
-            except Exception as e:  # checksummed, yet not loadable here (e.g. written by another Python)
-                why = f"is not loadable ({type(e).__name__})"
-            else:
-                if isinstance(result, train.Result):
-                    return result
-                why = f"holds a {type(result).__name__}, not a training result"
-    print(f"rnnexp: cache entry {results.printable(path)} {why}: not used, training again", file=sys.stderr)
-    return None
+    (a bad entry is named on stderr, one line)."""
+    result, why = read_verified(path, k, train.Result)
+    if why is not None:
+        print(f"rnnexp: cache entry {results.printable(path)} {why}: not used, training again", file=sys.stderr)
+    return result
 
 
 def save(path: Path, k: str, result: train.Result) -> None:

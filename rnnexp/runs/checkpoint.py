@@ -22,7 +22,6 @@ ends with the result an uninterrupted training gives (wall time aside).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 import sys
@@ -43,7 +42,7 @@ def path_for(location, settings: dict) -> Path:
 
 
 def header(k: str, payload: bytes) -> bytes:
-    return b"%s %s %s\n" % (MAGIC, k.encode(), hashlib.sha256(payload).hexdigest().encode())
+    return cache.header(k, payload, MAGIC)
 
 
 def save(path: Path, k: str, snapshot: train.Snapshot) -> None:
@@ -54,28 +53,11 @@ def save(path: Path, k: str, snapshot: train.Snapshot) -> None:
 
 def load(path: Path, k: str) -> train.Snapshot | None:
     """The verified snapshot at ``path``; ``None`` when there is none or it is bad (named on stderr)."""
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as e:
-        why = f"is unreadable ({type(e).__name__})"
-    else:
-        head, newline, payload = raw.partition(b"\n")
-        if head + newline != header(k, payload):
-            why = "does not match its key and checksum: corrupt or cut"
-        else:
-            try:
-                snap = pickle.loads(payload)
-            except Exception as e:  # checksummed, yet not loadable here
-                why = f"is not loadable ({type(e).__name__})"
-            else:
-                if isinstance(snap, train.Snapshot):
-                    return snap
-                why = f"holds a {type(snap).__name__}, not a training state"
-    print(f"rnnexp: checkpoint {results.printable(path)} {why}: not used, training from step 0", file=sys.stderr)
-    log.warning("checkpoint %s %s: not used, training from step 0", results.printable(path), why)
-    return None
+    snap, why = cache.read_verified(path, k, train.Snapshot, MAGIC, "checkpoint", "training state")
+    if why is not None:
+        print(f"rnnexp: checkpoint {results.printable(path)} {why}: not used, training from step 0", file=sys.stderr)
+        log.warning("checkpoint %s %s: not used, training from step 0", results.printable(path), why)
+    return snap
 
 
 class Keeper(train.Observer):
