@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(hidden=2, bits=4, replicas=2, steps=8, eval_every=4)
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_settings_have_the_command_lines_names():
     cfg = rnnexp.configure(model="lstm", clip="norm", hidden=np.int64(8), eval_bits=(16, 32),
                            **{"clip.threshold": 0.5, "model.forget_bias": 0.0, "init.scale": 2})
@@ -67,6 +68,7 @@ def test_a_bad_setting_gets_the_command_lines_line(argv, settings):
     assert "\n" not in str(in_python.value)
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_other_mistakes_get_one_line():
     for bad, says in [(dict(clip=5), "clip=5 is not allowed: clip must be one of none, norm, value"),
                       ({"clip": "norm", "clip.threshold": 2, "clip.threshold.x": 1}, "clip.threshold is set to 2"),
@@ -106,6 +108,7 @@ def two_runs():
     return {n: pd.concat([getattr(r, n) for r in res], ignore_index=True) for n in ("summary", "history", "profile")}
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_figures_draw_into_the_given_axes_and_write_nothing(two_runs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fig = Figure()

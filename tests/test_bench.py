@@ -80,6 +80,7 @@ def test_a_target_that_was_not_measured_is_n_a_not_unmet():
     assert measure._target("3 replicas", "x", 2.0, "<= 3")["met"] == "yes"
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_long_section_quick_measures_every_case_and_says_when_pytorch_is_absent(capsys):
     args = cli._arguments(["long", "--quick"])
     table, targets = long.long_section(args)

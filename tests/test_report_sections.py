@@ -80,6 +80,7 @@ def test_a_single_runs_folder_keeps_its_sections(tmp_path):
     assert headings(build_quietly(run)) == GENERIC[:-1] + [STUDY["tolerance"], "Tables"]
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_without_multirun_yaml_the_first_jobs_recorded_config_counts(tmp_path):
     root = make_sweep(tmp_path, {"hidden": [2, 3]})
     (root / "0" / ".hydra").mkdir()

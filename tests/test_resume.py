@@ -83,6 +83,7 @@ def test_run_time_settings_are_not_part_of_the_key_or_the_tables(tmp_path):
     assert cache.settings(a) != cache.settings(compose_all(["seed=1"])[0])
 
 
+@pytest.mark.slow  # seconds: the fast suite's budget (README: Tests and CI)
 def test_an_unreadable_cache_entry_is_trained_again(tmp_path, capsys):
     sweep(tmp_path, "a", ["hidden=4"])
     (entry,) = cache.entries(tmp_path / "cache")
