@@ -20,6 +20,7 @@ import pytest
 from rnnexp import config, train
 from rnnexp.runs import cache, checkpoint, combine, job, progress, results
 from rnnexp.tasks import _sequence
+from test_cluster import tables as run_tables  # a run's tables without the wall-time columns
 from test_resume import compose_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,14 +183,6 @@ def start(args, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "rnnexp", *args], cwd=cwd, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def run_tables(d: Path) -> dict[str, pd.DataFrame]:
-    out = {}
-    for n in results.TABLES:
-        df = pd.read_csv(d / f"{n}.csv")
-        out[n] = df.drop(columns=[c for c in df.columns if "wall_time" in c])
-    return out
 
 
 @pytest.mark.slow
