@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import init
 from ..activations import sigmoid
-from . import _stack
+from . import _fused, _stack
 from ._ops import T_, outer_sum
 
 
@@ -39,6 +39,15 @@ class Cell:
         rh = np.empty((T, R, B, H), xw.dtype)  # r * h_{t-1}: what Whh[:, 2H:] multiplies
         h[0] = s0[0]
         zr, pre_n = np.empty((R, B, 2 * H), xw.dtype), np.empty((R, B, H), xw.dtype)  # reused every step
+        if _fused.use(xw.dtype):  # float32: the element-wise work compiled, one pass per product
+            code, xw = _fused.code(spec.act), np.ascontiguousarray(xw)  # time-major: each step's rows contiguous
+            gates_, output = _fused.kernel("gru_gates"), _fused.kernel("gru_output")
+            for t in range(T):
+                np.matmul(h[t], Wzr, out=zr)
+                gates_(zr[None], xw[t : t + 1], h[t : t + 1], gates[t : t + 1], rh[t : t + 1])
+                np.matmul(rh[t], Wn, out=pre_n)
+                output(pre_n[None], xw[t : t + 1], h[t : t + 1], gates[t : t + 1], h[t + 1 : t + 2], code)
+            return {"h": h, "h_prev": h[:-1], "gates": gates, "rh": rh}
         for t in range(T):
             a = gates[t]
             np.matmul(h[t], Wzr, out=zr)
@@ -56,7 +65,7 @@ class Cell:
 
     @staticmethod
     def prepare(spec, lp, c):
-        if "dgates" not in c:
+        if "dgates" not in c and not _fused.use(c["gates"].dtype):  # the kernels take them per element
             g = c["gates"]
             H = g.shape[-1] // 3
             d = np.empty_like(g)
@@ -68,11 +77,19 @@ class Cell:
     @staticmethod
     def back(spec, lp, c, t, dS, out=None):
         dh = dS[0]
-        g, dg, hp = c["gates"][t], c["dgates"][t], c["h_prev"][t]
+        g, hp = c["gates"][t], c["h_prev"][t]
         H = g.shape[-1] // 3
-        z, r, n = g[..., :H], g[..., H : 2 * H], g[..., 2 * H :]
         Whh = lp["Whh"]
         dpre = np.empty(g.shape, g.dtype) if out is None else out
+        if _fused.use(g.dtype):
+            _fused.call("gru_backward_zn", g, hp, dh, dpre, _fused.code(spec.act), outs=(3,))
+            drh = dpre[..., 2 * H :] @ T_(Whh[..., 2 * H :])
+            dh_prev = np.empty(dh.shape, dh.dtype)
+            _fused.call("gru_backward_r", g, hp, dh, drh, dpre, dh_prev, outs=(4, 5))
+            dh_prev += dpre[..., : 2 * H] @ T_(Whh[..., : 2 * H])
+            return dpre, (dh_prev,)
+        dg = c["dgates"][t]
+        z, r, n = g[..., :H], g[..., H : 2 * H], g[..., 2 * H :]
         tmp = np.subtract(hp, n)  # one scratch array for the products below
         tmp *= dh
         np.multiply(tmp, dg[..., :H], out=dpre[..., :H])  # through z: dh * (h_{t-1} - n) * z'

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import init
 from ..activations import sigmoid
-from . import ModelConf, _stack
+from . import ModelConf, _fused, _stack
 from ._ops import T_, outer_sum
 
 
@@ -56,6 +56,13 @@ class Cell:
         gates = np.empty((T, R, B, G), xw.dtype)  # post-activation i, f, o, g
         k = np.empty((T, R, B, H), xw.dtype)  # act(c_t)
         h[0], c[0] = s0
+        if _fused.use(xw.dtype):  # float32: the element-wise work compiled, one pass per step
+            code, xw = _fused.code(spec.act), np.ascontiguousarray(xw)  # time-major: each step's rows contiguous
+            step = _fused.kernel("lstm_forward")  # every array below is C-contiguous: called directly
+            for t in range(T):
+                np.matmul(h[t], Whh, out=gates[t])
+                step(gates[t : t + 1], xw[t : t + 1], c[t : t + 1], c[t + 1 : t + 2], k[t : t + 1], h[t + 1 : t + 2], code)
+            return {"h": h, "c": c, "h_prev": h[:-1], "c_prev": c[:-1], "gates": gates, "k": k}
         for t in range(T):
             a = np.matmul(h[t], Whh, out=gates[t])  # (R, B, 4H)
             a += xw[t]
@@ -69,7 +76,7 @@ class Cell:
 
     @staticmethod
     def prepare(spec, lp, c):
-        if "dgates" not in c:
+        if "dgates" not in c and not _fused.use(c["gates"].dtype):  # the kernels take them per element
             g = c["gates"]
             H = g.shape[-1] // 4
             d = np.empty_like(g)  # d(gate)/d(pre-activation), from the cached outputs
@@ -83,6 +90,12 @@ class Cell:
     def back(spec, lp, c, t, dS, out=None):
         dh, dc_next = dS
         g = c["gates"][t]
+        if _fused.use(g.dtype):
+            dpre = np.empty(g.shape, g.dtype) if out is None else out
+            dc = np.empty(dh.shape, g.dtype)
+            _fused.call("lstm_backward", g, c["c_prev"][t], c["k"][t], dh, dc_next, dpre, dc, _fused.code(spec.act),
+                        outs=(5, 6))
+            return dpre, (dpre @ T_(lp["Whh"]), dc)
         H = g.shape[-1] // 4
         i, f, o, gg = g[..., :H], g[..., H : 2 * H], g[..., 2 * H : 3 * H], g[..., 3 * H :]
         dc = np.multiply(dh, o)  # c_t reaches the loss through h_t and through c_{t+1}:

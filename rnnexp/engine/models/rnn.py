@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import init
-from . import _stack
+from . import _fused, _stack
 from ._ops import T_, outer_sum
 
 
@@ -28,6 +28,13 @@ class Cell:
         f, Whh = spec.act.f, lp["Whh"]
         h = np.empty((T + 1, R, B, H), xw.dtype)
         h[0] = s0[0]
+        if _fused.use(xw.dtype):  # float32: act(a + xw) compiled, in place
+            code, xw = _fused.code(spec.act), np.ascontiguousarray(xw)  # time-major: each step's rows contiguous
+            step = _fused.kernel("act_add")  # h and xw are C-contiguous: called directly
+            for t in range(T):
+                np.matmul(h[t], Whh, out=h[t + 1])
+                step(h[t + 1 : t + 2], xw[t : t + 1], code)
+            return {"h": h, "h_prev": h[:-1]}
         for t in range(T):
             a = np.matmul(h[t], Whh, out=h[t + 1])  # (R, B, H), computed in place: no allocation per step
             a += xw[t]
