@@ -7,7 +7,7 @@ A training is identified by everything that can change its numbers and nothing e
 - ``engine_version()``: a hash of the source of the modules that compute results (``ENGINE``:
   ``engine/``, ``tasks/``, ``train.py`` and ``config.py``, whose ``net_spec`` and
   ``effective_steps`` turn settings into the arithmetic; a new model or task file counts
-  automatically) and of the numpy and pandas versions. What only launches, stores or shows runs
+  automatically) and of the numpy, pandas and numba versions. What only launches, stores or shows runs
   (the entry point, ``cli``, ``runs/``, ``report/``, ``bench/``) is not in it.
 
 Each result is one file, ``<cache_dir>/<engine version>/<key>.result``, where ``key`` is the SHA-256
@@ -35,6 +35,7 @@ import functools
 import hashlib
 import json
 import pickle
+from importlib import metadata
 import sys
 from pathlib import Path
 
@@ -60,9 +61,10 @@ def is_engine(path: Path) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def engine_version() -> str:
-    """Hash of the numerical code: the package's engine modules plus the numpy and pandas versions."""
+    """Hash of the numerical code: the package's engine modules plus the numpy, pandas and numba
+    versions (numba compiles float32 steps: ``engine/models/_fused.py``; read without importing it)."""
     package = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__}\n".encode())
+    h = hashlib.sha256(f"numpy {np.__version__} pandas {pd.__version__} numba {metadata.version('numba')}\n".encode())
     for path in sorted(package.rglob("*.py")):
         if not is_engine(path):
             continue

@@ -1,0 +1,106 @@
+"""The compiled float32 kernels (``rnnexp/engine/models/_fused.py``) against the NumPy cells.
+
+A float32 step of rnn, birnn, gru and lstm runs its element-wise work in numba kernels with a
+rational ``tanh``; float64 stays on NumPy. So the kernels are checked by what a user gets: a float32
+step (loss, every gradient, the state-gradient profile) equals the float64 NumPy step on the same
+weights and batch within float32 rounding, for every activation, with and without truncated BPTT,
+on every task; NaN and infinity come out as NaN and infinity (a diverged run stays recorded as one);
+and float32 gated models train like float64 ones.
+"""
+import numpy as np
+import pytest
+
+from rnnexp import config, tasks, train
+from rnnexp.engine import activations, network
+from rnnexp.engine.models import _fused
+
+STEP_RTOL = 1e-4  # float32 step / float64 step, relative to each array's largest entry (measured: at most 6e-6)
+
+
+def _step(model, task, precision, act, truncate, layers=1):
+    cfg = config.Config(task=task, model=model, replicas=2, hidden=8, activation=act, precision=precision)
+    cfg.model.layers = layers
+    cfg.bptt.truncate = truncate
+    if task != "addition":
+        cfg.task.length = 12
+    config.check(cfg)
+    task_ = tasks.make(cfg)
+    spec = config.net_spec(cfg, task_)
+    init_rngs, data_rngs = train.replica_rngs(0, [0, 1])
+    params = network.init_params(spec, init_rngs)
+    x, y, mask = task_.batches(data_rngs, 4, 0).next(0)
+    loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
+    return {"loss": loss, **{f"grad {k}": v for k, v in grads.items()},
+            **{f"profile {k}": v for k, v in network.state_grad_profile(spec, params, cache, z, y, mask).items()}}
+
+
+def _close(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert not k.startswith("grad") or b[k].dtype == np.float32, k  # loss and profile are summed in float64
+        scale = max(np.abs(a[k]).max(), 1e-12)
+        assert np.abs(b[k] - a[k]).max() <= STEP_RTOL * scale, (k, np.abs(b[k] - a[k]).max() / scale)
+
+
+# every kernel in every structure with tanh (the default); every other activation in each cell, 1 layer
+CASES = [(m, layers, t, "tanh") for m in ("rnn", "gru", "lstm") for layers, t in ((1, None), (2, None), (1, 3))]
+CASES += [(m, 1, None, act) for m in ("rnn", "gru", "lstm", "birnn") for act in activations.ACTIVATIONS if act != "tanh"]
+CASES += [("birnn", 2, None, "tanh")]
+
+
+@pytest.mark.parametrize("model,layers,truncate,act", CASES)
+def test_a_float32_step_equals_the_float64_numpy_step(model, layers, truncate, act):
+    for task in ("adding", "copy", "addition"):
+        _close(_step(model, task, "float64", act, truncate, layers), _step(model, task, "float32", act, truncate, layers))
+
+
+def test_the_kernels_run_for_float32_only():
+    assert _fused.use(np.dtype(np.float32)) and not _fused.use(np.dtype(np.float64))
+    assert set(_fused.ACT) == set(activations.ACTIVATIONS)  # every activation has a kernel code
+
+
+def _act_kernel(x, name):
+    """``act(x)`` through the Elman kernel (``a = act(a + 0)``)."""
+    a = np.array(x, np.float32).reshape(1, 1, 1, -1)
+    _fused.kernel("act_add")(a, np.zeros_like(a), _fused.code(activations.get(name)))
+    return a.ravel()
+
+
+def test_the_rational_tanh_is_within_3e_7_of_tanh_and_keeps_nan_and_infinity():
+    x = np.linspace(-30, 30, 600_001).astype(np.float32)
+    t = _act_kernel(x, "tanh")
+    assert np.abs(t - np.tanh(x.astype(np.float64))).max() <= 3e-7
+    assert (np.abs(t) <= 1).all() and (np.diff(t) >= -4e-7).all()  # bounded; monotone up to its error (measured dip: 3.6e-7)
+    s = _act_kernel(x, "sigmoid")
+    assert np.abs(s - 1 / (1 + np.exp(-x.astype(np.float64)))).max() <= 3e-7
+    edge = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30], np.float32)
+    for name, want in (("tanh", [np.nan, 1, -1, 0, 0, 1, -1]), ("sigmoid", [np.nan, 1, 0, 0.5, 0.5, 1, 0]),
+                       ("relu", [np.nan, np.inf, 0, 0, 0, 1e30, 0]), ("identity", edge)):
+        # NaN stays NaN; infinity gives the limit (tanh: within the approximation's 2.4e-7 at its clamp)
+        np.testing.assert_allclose(_act_kernel(edge, name), np.array(want, np.float32), rtol=0, atol=3e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("model", ["gru", "lstm"])
+def test_a_diverging_float32_run_is_recorded_not_hidden(model):
+    """An unbounded cell (``activation=identity``) with SGD at lr 100 overflows within a few steps: the
+    infinity and NaN go through the kernels (a clamp could have turned them into numbers), and the
+    training records each replica's divergence instead of crashing or carrying on."""
+    cfg = config.Config(model=model, hidden=8, replicas=3, steps=30, eval_every=10, precision="float32",
+                        optimizer="sgd", lr=100.0, activation="identity", init="normal")
+    with np.errstate(all="ignore"):
+        s = train.train(cfg).summary
+    assert s["diverged"].all(), s  # measured: every replica by step 4
+    assert (s["diverged_step"] <= 10).all(), s
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["gru", "lstm"])
+def test_float32_gated_models_train_like_float64(model):
+    """The default task, 300 steps, 4 replicas: the same replicas solved at the same evaluation,
+    final losses within tests/test_precision.py's tolerance."""
+    from test_precision import _agree
+
+    runs = [train.train(config.Config(model=model, hidden=8, replicas=4, steps=300, precision=p)).summary
+            for p in ("float64", "float32")]
+    assert runs[0]["solved"].any()
+    _agree(*runs)
