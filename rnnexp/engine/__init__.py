@@ -9,8 +9,9 @@ with a leading replica axis), so tests and notebooks call it directly.
 - ``network``: ``NetSpec`` (everything that fixes the arithmetic), the shared output layer and
   loss, forward and backward through any model.
 - ``models/``: the sequence models (rnn, birnn, lstm, gru), each an object with the ``Model``
-  protocol (``models.get(name)``).
+  protocol (``models.get(name)``); a float32 step runs the cells' element-wise work in compiled
+  kernels (``models/_fused.py``, ``models/_kernels.py``: numba, imported only then).
 
-May import: numpy and the modules of this package only. Nothing above (tasks, training,
+May import: numpy, numba (``models/_kernels.py`` only) and the modules of this package only. Nothing above (tasks, training,
 configuration, storage, reporting) may be imported from here.
 """
