@@ -79,7 +79,7 @@ MEANINGS: dict[str, Any] = {
     "report.sections": "study sections added to a sweep's report (see [Reports](#reports)); not part of a result",
     "report.format": "also write each figure in this vector format beside its PNG (see [Reports](#reports)); "
                      "not part of a result",
-    "precision": "float of weights, states and batches (`float32`: half the memory, 2-4x faster a step on long "
+    "precision": "float of weights, states and batches (`float32`: half the memory, 2-4x faster per step on long "
                  "sequences, the cells' element-wise work compiled with numba and `tanh` a rational "
                  "approximation within 2.6e-7; trains like float64 within the tolerances of "
                  "`tests/test_precision.py`; gradient checks stay float64; see [Performance](#performance))",

@@ -62,7 +62,7 @@ def test_the_kernels_run_for_float32_only():
 def _act_kernel(x, name):
     """``act(x)`` through the Elman kernel (``a = act(a + 0)``)."""
     a = np.array(x, np.float32).reshape(1, 1, 1, -1)
-    _fused.kernel("act_add")(a, np.zeros_like(a), _fused.code(activations.get(name)))
+    _fused.kernel("act_add")(a, np.zeros_like(a), 0, _fused.code(activations.get(name)))
     return a.ravel()
 
 

@@ -50,30 +50,40 @@ def use(dtype) -> bool:
     return dtype == np.float32
 
 
+def replica_rows(xw: np.ndarray) -> np.ndarray:
+    """The input projections ``(T, R, B, X)`` as the forward kernels read them: their replica-major
+    memory ``(R, T, B, X)``, C-contiguous (a view of what ``_ops.project`` returns; else a copy)."""
+    return np.ascontiguousarray(xw.transpose(1, 0, 2, 3))
+
+
 def kernel(name: str):
     """The compiled kernel ``name``: for a caller whose arrays are 4-D and C-contiguous already
     (a time loop over its own arrays, ``a[t:t+1]``), without ``call``'s checks."""
     return kernels()[name]
 
 
-def call(name: str, *args, outs: tuple[int, ...] = ()):
+def scratch(like: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """Where a kernel writes a result shaped like ``like``: ``out`` itself when it is C-contiguous,
+    else a new C-contiguous array (``written`` then copies it into ``out``)."""
+    return out if out is not None and out.flags.c_contiguous else np.empty(like.shape, like.dtype)
+
+
+def written(d: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """The result ``d`` a kernel wrote, copied into ``out`` when it was a scratch array; returns the
+    array ``back`` returns (``out`` when given)."""
+    if out is None or d is out:
+        return d
+    out[...] = d
+    return out
+
+
+def call(name: str, *args):
     """Run kernel ``name`` on ``args`` (arrays; a step's ``(R, B, X)`` made ``(1, R, B, X)``; the
-    activation code, if any, last); ``outs`` are the positions of the arrays it writes.
+    activation code, if any, last).
 
     Every array reaches the kernel C-contiguous: numba vectorises the innermost loops only when it
     knows they have unit stride (a C array; any other layout compiles to a scalar loop, 2-4x slower).
-    So a non-contiguous array (a replica-major buffer, a slice of one) is copied, and an output
-    copied back after the kernel: NumPy copies, far cheaper than the scalar loop."""
-    args = list(args)
-    back = []
-    for i, a in enumerate(args):
-        if isinstance(a, np.ndarray):
-            if a.ndim == 3:
-                a = args[i] = a[None]
-            if not a.flags.c_contiguous:
-                args[i] = np.ascontiguousarray(a)  # a copy (an output may also be read: keep its values)
-                if i in outs:
-                    back.append((a, args[i]))
-    kernels()[name](*args)
-    for dest, scratch in back:
-        dest[...] = scratch
+    So a non-contiguous input (a slice of the replica-major ``dL/dh`` in truncated BPTT) is copied;
+    the arrays a kernel writes must be C-contiguous already (``scratch``)."""
+    args = [a[None] if isinstance(a, np.ndarray) and a.ndim == 3 else a for a in args]
+    kernels()[name](*[np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in args])

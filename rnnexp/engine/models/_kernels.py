@@ -2,7 +2,9 @@
 first step, so that numba is never imported otherwise). ``_fused``'s docstring says what they do and why.
 
 Every kernel takes 4-D ``(n, R, B, X)`` float32 arrays, C-contiguous (``_fused.call`` sees to it),
-and loops over steps, replicas and problems; the innermost loops run along X, contiguous, so LLVM
+and loops over steps, replicas and problems; the forward kernels read the input projections ``xw``
+of step ``t + s`` from their replica-major memory ``(R, T, B, X)`` (how ``_ops.project`` makes them:
+no copy); the innermost loops run along X, contiguous, so LLVM
 vectorises them. Compiled once per machine: ``cache=True`` keeps the machine code in
 ``__pycache__`` beside this file.
 """
@@ -69,19 +71,19 @@ def dact(y, c):
 
 
 @jit
-def act_add(a, xw, c):
-    """``a = act(a + xw)`` in place: the Elman step after its matmul."""
+def act_add(a, xw, t, c):
+    """``a = act(a + xw[t])`` in place: the Elman step after its matmul."""
     n, R, B, H = a.shape
     for s in range(n):
         for r in range(R):
             for b in range(B):
-                ar, xr = a[s, r, b], xw[s, r, b]
+                ar, xr = a[s, r, b], xw[r, t + s, b]
                 for j in range(H):
                     ar[j] = act(ar[j] + xr[j], c)
 
 
 @jit
-def lstm_forward(a, xw, c_prev, c_new, k, h_new, c):
+def lstm_forward(a, xw, t, c_prev, c_new, k, h_new, c):
     """The LSTM step after its matmul: ``a`` (pre-activations less ``xw``) becomes the gates
     ``i, f, o, g`` in place; ``c_new = f c_prev + i g``, ``k = act(c_new)``, ``h_new = o k``."""
     n, R, B, G = a.shape
@@ -89,7 +91,7 @@ def lstm_forward(a, xw, c_prev, c_new, k, h_new, c):
     for s in range(n):
         for r in range(R):
             for b in range(B):
-                ar, xr = a[s, r, b], xw[s, r, b]
+                ar, xr = a[s, r, b], xw[r, t + s, b]
                 for j in range(3 * H):
                     ar[j] = sigmoid(ar[j] + xr[j])
                 for j in range(3 * H, G):
@@ -125,7 +127,7 @@ def lstm_backward(g, c_prev, k, dh, dc_next, dpre, dc_prev, c):
 
 
 @jit
-def gru_gates(zr, xw, h_prev, gates, rh):
+def gru_gates(zr, xw, t, h_prev, gates, rh):
     """GRU, after ``h_prev Whh[:, :2H]``: ``z, r = sigmoid(zr + xw[:2H])`` into ``gates[:2H]``,
     ``rh = r h_prev`` (what ``Whh[:, 2H:]`` multiplies next)."""
     n, R, B, H2 = zr.shape
@@ -133,7 +135,7 @@ def gru_gates(zr, xw, h_prev, gates, rh):
     for s in range(n):
         for r in range(R):
             for b in range(B):
-                zrr, xr, gr, hp, rhr = zr[s, r, b], xw[s, r, b], gates[s, r, b], h_prev[s, r, b], rh[s, r, b]
+                zrr, xr, gr, hp, rhr = zr[s, r, b], xw[r, t + s, b], gates[s, r, b], h_prev[s, r, b], rh[s, r, b]
                 for j in range(H2):
                     gr[j] = sigmoid(zrr[j] + xr[j])
                 for j in range(H):
@@ -141,14 +143,14 @@ def gru_gates(zr, xw, h_prev, gates, rh):
 
 
 @jit
-def gru_output(pre_n, xw, h_prev, gates, h_new, c):
+def gru_output(pre_n, xw, t, h_prev, gates, h_new, c):
     """GRU, after ``(r h_prev) Whh[:, 2H:]``: ``n = act(pre_n + xw[2H:])`` into ``gates[2H:]``,
     ``h_new = n + z (h_prev - n)``."""
     n_, R, B, H = pre_n.shape
     for s in range(n_):
         for r in range(R):
             for b in range(B):
-                pr, xr, gr, hp, hn = pre_n[s, r, b], xw[s, r, b], gates[s, r, b], h_prev[s, r, b], h_new[s, r, b]
+                pr, xr, gr, hp, hn = pre_n[s, r, b], xw[r, t + s, b], gates[s, r, b], h_prev[s, r, b], h_new[s, r, b]
                 for j in range(H):
                     nn = act(pr[j] + xr[2 * H + j], c)
                     gr[2 * H + j] = nn

@@ -31,7 +31,7 @@ import functools
 import numpy as np
 
 from .. import init
-from . import _fused, _ops
+from . import _ops
 from ._ops import T_, bias_grad, outer_sum, project
 
 BASE = ("Wxh", "Whh", "bh")
@@ -143,11 +143,7 @@ def layer_backward(cell, spec, lp, c, dout, record=None) -> np.ndarray:
     step t+1 sends back to the states after step t (before ``dout[t]`` is added)."""
     cell.prepare(spec, lp, c)
     T, R, B, _ = dout.shape
-    G = cell.gates * spec.hidden
-    if _fused.use(dout.dtype):  # the compiled kernels write each step's rows contiguously (copied once after)
-        dpre = np.empty((T, R, B, G), dout.dtype)
-    else:
-        dpre = _ops.empty(T, R, B, G, dout.dtype)  # replica-major: layer_grads reads it as rows
+    dpre = _ops.empty(T, R, B, cell.gates * spec.hidden, dout.dtype)  # replica-major: layer_grads reads it as rows
     dS = tuple(np.zeros_like(dout[0]) for _ in cell.states)
     for t in range(T - 1, -1, -1):
         if record is not None:

@@ -40,13 +40,13 @@ class Cell:
         h[0] = s0[0]
         zr, pre_n = np.empty((R, B, 2 * H), xw.dtype), np.empty((R, B, H), xw.dtype)  # reused every step
         if _fused.use(xw.dtype):  # float32: the element-wise work compiled, one pass per product
-            code, xw = _fused.code(spec.act), np.ascontiguousarray(xw)  # time-major: each step's rows contiguous
+            code, xr = _fused.code(spec.act), _fused.replica_rows(xw)
             gates_, output = _fused.kernel("gru_gates"), _fused.kernel("gru_output")
             for t in range(T):
                 np.matmul(h[t], Wzr, out=zr)
-                gates_(zr[None], xw[t : t + 1], h[t : t + 1], gates[t : t + 1], rh[t : t + 1])
+                gates_(zr[None], xr, t, h[t : t + 1], gates[t : t + 1], rh[t : t + 1])
                 np.matmul(rh[t], Wn, out=pre_n)
-                output(pre_n[None], xw[t : t + 1], h[t : t + 1], gates[t : t + 1], h[t + 1 : t + 2], code)
+                output(pre_n[None], xr, t, h[t : t + 1], gates[t : t + 1], h[t + 1 : t + 2], code)
             return {"h": h, "h_prev": h[:-1], "gates": gates, "rh": rh}
         for t in range(T):
             a = gates[t]
@@ -80,14 +80,14 @@ class Cell:
         g, hp = c["gates"][t], c["h_prev"][t]
         H = g.shape[-1] // 3
         Whh = lp["Whh"]
-        dpre = np.empty(g.shape, g.dtype) if out is None else out
         if _fused.use(g.dtype):
-            _fused.call("gru_backward_zn", g, hp, dh, dpre, _fused.code(spec.act), outs=(3,))
-            drh = dpre[..., 2 * H :] @ T_(Whh[..., 2 * H :])
-            dh_prev = np.empty(dh.shape, dh.dtype)
-            _fused.call("gru_backward_r", g, hp, dh, drh, dpre, dh_prev, outs=(4, 5))
-            dh_prev += dpre[..., : 2 * H] @ T_(Whh[..., : 2 * H])
-            return dpre, (dh_prev,)
+            d, dh_prev = _fused.scratch(g, out), np.empty(dh.shape, dh.dtype)
+            _fused.call("gru_backward_zn", g, hp, dh, d, _fused.code(spec.act))
+            drh = d[..., 2 * H :] @ T_(Whh[..., 2 * H :])
+            _fused.call("gru_backward_r", g, hp, dh, drh, d, dh_prev)
+            dh_prev += d[..., : 2 * H] @ T_(Whh[..., : 2 * H])
+            return _fused.written(d, out), (dh_prev,)
+        dpre = np.empty(g.shape, g.dtype) if out is None else out
         dg = c["dgates"][t]
         z, r, n = g[..., :H], g[..., H : 2 * H], g[..., 2 * H :]
         tmp = np.subtract(hp, n)  # one scratch array for the products below

@@ -57,11 +57,11 @@ class Cell:
         k = np.empty((T, R, B, H), xw.dtype)  # act(c_t)
         h[0], c[0] = s0
         if _fused.use(xw.dtype):  # float32: the element-wise work compiled, one pass per step
-            code, xw = _fused.code(spec.act), np.ascontiguousarray(xw)  # time-major: each step's rows contiguous
+            code, xr = _fused.code(spec.act), _fused.replica_rows(xw)
             step = _fused.kernel("lstm_forward")  # every array below is C-contiguous: called directly
             for t in range(T):
                 np.matmul(h[t], Whh, out=gates[t])
-                step(gates[t : t + 1], xw[t : t + 1], c[t : t + 1], c[t + 1 : t + 2], k[t : t + 1], h[t + 1 : t + 2], code)
+                step(gates[t : t + 1], xr, t, c[t : t + 1], c[t + 1 : t + 2], k[t : t + 1], h[t + 1 : t + 2], code)
             return {"h": h, "c": c, "h_prev": h[:-1], "c_prev": c[:-1], "gates": gates, "k": k}
         for t in range(T):
             a = np.matmul(h[t], Whh, out=gates[t])  # (R, B, 4H)
@@ -91,11 +91,9 @@ class Cell:
         dh, dc_next = dS
         g = c["gates"][t]
         if _fused.use(g.dtype):
-            dpre = np.empty(g.shape, g.dtype) if out is None else out
-            dc = np.empty(dh.shape, g.dtype)
-            _fused.call("lstm_backward", g, c["c_prev"][t], c["k"][t], dh, dc_next, dpre, dc, _fused.code(spec.act),
-                        outs=(5, 6))
-            return dpre, (dpre @ T_(lp["Whh"]), dc)
+            d, dc = _fused.scratch(g, out), np.empty(dh.shape, g.dtype)
+            _fused.call("lstm_backward", g, c["c_prev"][t], c["k"][t], dh, dc_next, d, dc, _fused.code(spec.act))
+            return _fused.written(d, out), (d @ T_(lp["Whh"]), dc)
         H = g.shape[-1] // 4
         i, f, o, gg = g[..., :H], g[..., H : 2 * H], g[..., 2 * H : 3 * H], g[..., 3 * H :]
         dc = np.multiply(dh, o)  # c_t reaches the loss through h_t and through c_{t+1}:

@@ -29,11 +29,11 @@ class Cell:
         h = np.empty((T + 1, R, B, H), xw.dtype)
         h[0] = s0[0]
         if _fused.use(xw.dtype):  # float32: act(a + xw) compiled, in place
-            code, xw = _fused.code(spec.act), np.ascontiguousarray(xw)  # time-major: each step's rows contiguous
+            code, xr = _fused.code(spec.act), _fused.replica_rows(xw)
             step = _fused.kernel("act_add")  # h and xw are C-contiguous: called directly
             for t in range(T):
                 np.matmul(h[t], Whh, out=h[t + 1])
-                step(h[t + 1 : t + 2], xw[t : t + 1], code)
+                step(h[t + 1 : t + 2], xr, t, code)
             return {"h": h, "h_prev": h[:-1]}
         for t in range(T):
             a = np.matmul(h[t], Whh, out=h[t + 1])  # (R, B, H), computed in place: no allocation per step
