@@ -4,17 +4,13 @@ forward cache held for all T steps), and its peak memory grows far less than T."
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rnnexp import config, tasks, train
 from rnnexp.engine import network
-from rnnexp.engine.models import _stack
+from rnnexp.engine.models import _stack, _windows
 from rnnexp.engine.models._ops import T_, bias_grad, outer_sum, project
-
-try:  # the window size's floor: lowered in the tests below so that short sequences have many windows
-    from rnnexp.engine.models import _windows
-except ImportError:  # before checkpointing existed
-    _windows = None
 
 
 def _old_truncated(cell, spec, lps, layers, dtop, k):
@@ -99,8 +95,8 @@ def _problem(model, layers, task, k, T=13, R=3, B=4, H=5, precision="float64", s
 
 
 def _small_windows(monkeypatch, floor=3):
-    if _windows is not None:
-        monkeypatch.setattr(_windows, "MIN_WINDOW", floor)
+    """Windows of max(k, floor) steps: short sequences get many (the same code runs)."""
+    monkeypatch.setattr(_windows, "MIN_WINDOW", floor)
 
 
 def _check_step(spec, params, x, y, mask, h0=None, rtol=1e-12):
@@ -184,3 +180,21 @@ def test_the_peak_memory_of_a_truncated_step_is_bounded_by_the_truncation():
     assert peaks[800] < 1.3 * peaks[400], peaks
     assert profiles[800] < 1.3 * profiles[400], profiles
     assert peaks[800] < 0.25 * full[800], (peaks, full)
+
+
+def test_a_truncated_training_gives_the_same_tables_in_windows(monkeypatch):
+    """What the user gets: history, profile and summary of a truncated training in windows of 3
+    steps are those of one window over the whole sequence (the lag-by-lag algorithm over all T
+    steps at once, operation for operation), up to rounding."""
+    cfg = config.Config(task="adding", model="lstm", hidden=6, replicas=3, steps=4, eval_every=2)
+    cfg.task.length = 20
+    cfg.model.layers = 2
+    cfg.bptt.truncate = 2
+    config.check(cfg)
+    _small_windows(monkeypatch)
+    cut = train.train(cfg)
+    _small_windows(monkeypatch, 10**9)
+    whole = train.train(cfg)
+    for name in ("summary", "history", "profile"):
+        a, b = (getattr(r, name).drop(columns=["wall_time"], errors="ignore") for r in (cut, whole))
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-15, obj=name)

@@ -1,6 +1,8 @@
 """Stacked recurrent layers built from a *cell*: ``Stack(cell)`` is the model (forward, BPTT full or
 truncated, the state-gradient profile, the state layout) of ``rnn``, ``lstm`` and ``gru``; ``birnn``
-uses the layer functions below in both directions.
+uses the layer functions (``layer_forward``, ``layer_backward``, ``layer_grads``, from ``_windows``)
+in both directions. A truncated training step runs in windows from checkpoints (``_windows``:
+``forward_windows``, ``backward_windows``), so its memory is bounded by the truncation, not by T.
 
 A cell is a small class in its model's module that knows one layer's step:
 
