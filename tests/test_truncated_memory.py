@@ -110,8 +110,11 @@ def _check_step(spec, params, x, y, mask, h0=None, rtol=1e-12):
     return cache, cache1, z, y
 
 
-@pytest.mark.parametrize("k", [0, 1, 4, -2, -1])
-@pytest.mark.parametrize("task", ["addition", "adding", "copy"])
+# every k on copy (a mask), some on adding (a mask at the last step) and addition (none)
+KS = {"copy": [0, 1, 4, -2, -1], "adding": [1, 4], "addition": [0, -2]}
+
+
+@pytest.mark.parametrize("task,k", [(task, k) for task, ks in KS.items() for k in ks])
 @pytest.mark.parametrize("model,layers", [("rnn", 1), ("rnn", 2), ("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2)])
 def test_a_truncated_step_gives_the_numbers_of_the_full_cache(model, layers, task, k, monkeypatch):
     """Windows of max(k, 3) steps (k = 4 does not divide T; T - 2 is the largest cut, T - 1 full
@@ -168,7 +171,7 @@ def test_the_peak_memory_of_a_truncated_step_is_bounded_by_the_truncation():
     """Doubling T with k fixed: the step's peak (and the profile's, read from the step's cache)
     grows far less than 2x, and is a fraction of full BPTT's."""
     peaks, profiles, full = {}, {}, {}
-    for T in (400, 800):
+    for T in (250, 500):
         spec, params, x, y, mask = _problem("lstm", 1, "adding", 8, T=T, R=2, B=8, H=16)
         out = []
         peaks[T] = _peak(lambda: out.append(network.loss_and_grads(spec, params, x, y, mask=mask)))
@@ -177,9 +180,9 @@ def test_the_peak_memory_of_a_truncated_step_is_bounded_by_the_truncation():
         del cache
         spec_full, *_ = _problem("lstm", 1, "adding", -1, T=T, R=2, B=8, H=16)
         full[T] = _peak(lambda: network.loss_and_grads(spec_full, params, x, y, mask=mask))
-    assert peaks[800] < 1.3 * peaks[400], peaks
-    assert profiles[800] < 1.3 * profiles[400], profiles
-    assert peaks[800] < 0.25 * full[800], (peaks, full)
+    assert peaks[500] < 1.3 * peaks[250], peaks
+    assert profiles[500] < 1.3 * profiles[250], profiles
+    assert peaks[500] < 0.3 * full[500], (peaks, full)
 
 
 def test_a_truncated_training_gives_the_same_tables_in_windows(monkeypatch):
