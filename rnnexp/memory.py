@@ -13,7 +13,11 @@ Counted (``Part``):
 
 - ``step``: one training step: the forward cache, BPTT, the state-gradient profile, the packed
   optimizer update: ``T x R x B x H`` per layer and direction times a per-model factor; with
-  several recurrent matrices also their block-diagonal copy whose singular value is tracked.
+  several recurrent matrices also their block-diagonal copy whose singular value is tracked. With
+  ``bptt.truncate=k`` (a causal model, k < T - 1) the step runs in windows from checkpoints
+  (``engine.models._windows``): one window of ``max(k, 64)`` steps of one replica group, the k lags'
+  edge gradients, and per step of all T only the inputs, logits and losses with their gradients.
+  Arrays of the step and the parameters are in the ``precision``'s float (float32: 4 bytes).
 - ``parameters``: weights, gradients, optimizer state (Adam: 2 moments; SGD with momentum: 1) and
   the update's temporaries, ``R x P``.
 - ``data``: the buffered batches (``data.Batches``: a chunk of steps at once), or the fixed
@@ -31,8 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from . import config, tasks
-from .engine import losses
+from .engine import losses, network
+from .engine.models import _windows
 from .tasks.addition import data
 
 GATES = {"rnn": 1, "birnn": 1, "gru": 3, "lstm": 4}  # G: the cell's pre-activations are G*H wide
@@ -42,7 +49,19 @@ STATES = {"lstm": 2}  # state arrays carried per layer (h, and c for an LSTM)
 # (tests/test_memory.py), then raised to cover the growth of the resident memory (ru_maxrss, which
 # also counts BLAS/LAPACK buffers and the allocator's slack) at hidden 256, batch 256, 10 replicas
 STEP_FACTOR = {"rnn": 70, "birnn": 62, "gru": 195, "lstm": 290}
-STEP_PARAM_COPIES = 6  # R x P float64 arrays a step adds: gradients, packed copies, the update's
+# a truncated step holds one window's caches and lags, and no previous step's cache beside them (that
+# is its checkpoints): this share of STEP_FACTOR per element of window x replica group x B x H x
+# layers (measured with tracemalloc at hidden 32: rnn 26-42, gru 70-93, lstm 95-127 bytes in float64,
+# the edges included; the share keeps STEP_FACTOR's margin for the resident memory's growth)
+WINDOW_SHARE = 0.75
+# bytes per T x R x B element held for all T steps of a truncated step, per number of inputs and
+# outputs: the inputs, logits, losses and their gradients (measured: 17-33 bytes on adding, 1 output;
+# 140-190 on copy, 10 outputs; some of them float64 whatever the precision, so counted at 8 bytes)
+PER_STEP = 8.0
+# the whole-sequence evaluation's pieces (adding, copy) beside a truncated step, against EVAL_FACTOR's
+# count in float64 (measured with tracemalloc: rnn 0.56, gru 1.14, lstm 1.04 of it; tests/test_memory.py)
+SEQUENCE_EVAL = {"rnn": 0.8, "gru": 1.25, "lstm": 1.25}
+STEP_PARAM_COPIES = 6  # R x P arrays a step adds: gradients, packed copies, the update's
 OPTIMIZER_STATE = {"adam": 2}  # R x P arrays an optimizer keeps (Adam's two moments; SGD: momentum)
 TABLE_ROW = 160  # bytes per recorded table row, config columns and the final concatenation included
 EVAL_FACTOR = 14  # bytes per element of bits x piece x R x H x (G + S) x layers x directions
@@ -109,12 +128,25 @@ def estimate(cfg) -> Estimate:
     causal = model != "birnn"
     P = _n_params(model, G, H, L, D, top, n_out, bool(get("bias")), n_in)
 
-    step = float(STEP_FACTOR.get(model, max(STEP_FACTOR.values()))) * T * R * B * H * L * D
+    precision = str(get("precision"))
+    size = float(np.dtype(precision).itemsize)  # bytes per number of the step and the parameters
+    factor = float(STEP_FACTOR.get(model, max(STEP_FACTOR.values()))) * size / 8  # measured in float64
+    k = get("bptt.truncate")
+    spec = network.NetSpec(hidden=H, model=model, truncate=k, precision=precision)
+    windowed = network.truncated(spec, T)
+    if windowed:  # windows from checkpoints: bounded by k, not T (but in what all T hold)
+        k, W = int(k), min(T, _windows.window_size(int(k)))
+        group = network.replica_group_size(spec, T, R, B)  # one replica group's window at a time
+        step = WINDOW_SHARE * factor * W * group * B * H * L + size * 2 * k * S * group * B * H * L  # + edges
+        step += size * 2 * -(-T // W) * S * R * B * H * L  # checkpoints: this step's and the previous one's
+        step += PER_STEP * (n_in + 2 * n_out + 1) * T * R * B
+    else:
+        step = factor * T * R * B * H * L * D
     if L * D > 1:  # recurrent_weights: every Whh block-diagonally, (R, L*D*H, L*D*G*H), and its SVD
         step += 8.0 * 2 * R * (L * D * H) * (L * D * G * H)
-    step += 8.0 * STEP_PARAM_COPIES * R * P
+    step += size * STEP_PARAM_COPIES * R * P
     state = OPTIMIZER_STATE.get(get("optimizer.name"), 0) or (1 if get("optimizer.momentum") else 0)
-    parameters = 8.0 * (1 + state) * R * P  # the weights and the optimizer's state, held throughout
+    parameters = size * (1 + state) * R * P  # the weights and the optimizer's state, held throughout
 
     train_size = int(get("train_size"))
     per = 16.0 * (n_in + 1)  # x (n_in), y float64 per step, and their temporaries: 48 for addition
@@ -136,7 +168,11 @@ def estimate(cfg) -> Estimate:
     # a causal model keeps one step's arrays per level of the tree it descends; birnn runs a whole
     # piece of problems through every step: either way about bits x piece x R x H per layer
     in_flight = EVAL_FACTOR * longest * piece * R * max(H * (G + S) * L * D, 2 * n_out)
-    if not addition:  # whole sequences through every step (no prefix tree) while the training step's cache
+    if addition:  # the pieces' states in the precision's float (EVAL_FACTOR: measured in float64)
+        in_flight *= size / 8
+    if not addition and windowed:  # whole sequences, in the precision's float, beside a truncated step's
+        in_flight *= SEQUENCE_EVAL.get(model, 1.25) * size / 8  # small cache (its checkpoints): the pieces alone
+    elif not addition:  # whole sequences through every step (no prefix tree) while the training step's cache
         eval_sets += 0.5 * in_flight  # is still held: half the pieces on top of the step (measured with
         in_flight = 0.0  # tracemalloc for rnn, gru, lstm, birnn on adding and copy: tests/test_memory.py)
 

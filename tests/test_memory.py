@@ -5,6 +5,7 @@ import tracemalloc
 import pytest
 
 from rnnexp import cli, config, memory, train
+from rnnexp.bench import measure
 from rnnexp.engine import models
 from rnnexp.tasks.addition import data, metrics
 
@@ -49,7 +50,26 @@ def small_task(task, length, model="rnn"):
 # the other tasks: whole-sequence evaluation while the step's arrays are held (adding: a mask)
 CASES.update({"adding birnn": small_task("adding", 60, "birnn"), "copy rnn": small_task("copy", 5),
               "adding rnn": small_task("adding", 60), "copy lstm": small_task("copy", 30, "lstm")})
-SLOW = ("rnn hidden 128 sgd", "gru 64 replicas 8 bits", "adding rnn", "copy lstm", "adding birnn")  # many small pieces: tracemalloc makes them slow
+
+
+def _with(cfg, truncate=None, **kw):
+    cfg.bptt.truncate = truncate
+    for key, value in kw.items():
+        setattr(cfg, key, value)
+    config.check(cfg)
+    return cfg
+
+
+# float32 (the step, parameters and evaluation in 4-byte floats) and truncated BPTT (a step in windows
+# from checkpoints: addition's 6 steps are one window; adding's 300 are five, beside the evaluation)
+CASES.update({"lstm float32": small("lstm", precision="float32"), "gru 2 layers float32": small("gru", 2, precision="float32"),
+              "lstm truncated": _with(small("lstm"), 2),
+              "rnn 2 layers truncated float32": _with(small("rnn", 2), 1, precision="float32"),
+              "adding lstm truncated float32": _with(small_task("adding", 300, "lstm"), 5, batch=32, replicas=2,
+                                                     precision="float32"),
+              "copy gru truncated": _with(small_task("copy", 60, "gru"), 3, batch=32, replicas=2)})
+SLOW = ("rnn hidden 128 sgd", "gru 64 replicas 8 bits", "adding rnn", "copy lstm", "adding birnn",
+        "adding lstm truncated float32", "copy gru truncated")  # many small pieces: tracemalloc makes them slow
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
@@ -57,6 +77,51 @@ def test_the_estimate_is_within_its_factor_of_the_measured_peak(name):
     cfg = CASES[name]
     peak, est = measured_peak(cfg), memory.estimate(cfg).total
     assert peak <= est <= memory.FACTOR * peak, f"{name}: measured {peak / 1e6:.1f} MB, estimated {est / 1e6:.1f} MB"
+
+
+def _two_steps_peak(cfg) -> int:
+    """Peak bytes of two training steps (the second beside the first's cache), batches drawn included."""
+    run = measure.step_timer(cfg)
+    tracemalloc.start()
+    try:
+        run(2)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_a_truncated_steps_estimate_follows_its_measured_peak(model, precision):
+    """A step of 300 steps truncated at 5 (five windows of 64) and the batches it draws: the step's
+    estimate within FACTOR of the measured peak, and far below full BPTT's."""
+    cfg = measure._config(model, task="adding", length=300, hidden=16, replicas=2, batch=16, precision=precision,
+                          bptt=config.BpttConf(truncate=5))
+    est = memory.estimate(cfg)
+    peak = _two_steps_peak(cfg)
+    assert peak <= est.step + est.held["training data"] <= memory.FACTOR * peak, (peak, est)
+    full = memory.estimate(_with(cfg, None))
+    assert est.step < 0.35 * full.step
+
+
+def test_float32_and_truncation_lower_the_estimate():
+    """Half the bytes in float32 (a run float64 cannot fit is accepted); with bptt.truncate the step
+    grows with T only through what it keeps of every step (inputs, logits, one checkpoint a window)."""
+    f64 = memory.estimate(config.Config(model="lstm", hidden=64, replicas=10))
+    f32 = memory.estimate(config.Config(model="lstm", hidden=64, replicas=10, precision="float32"))
+    assert f32.step == pytest.approx(0.5 * f64.step, rel=0.05) and f32.step < f64.step
+    budget = (int(1.2 * f32.total / (1 - memory.MARGIN)), "a test's budget")
+    memory.check(config.Config(model="lstm", hidden=64, replicas=10, precision="float32"), free=budget)
+    with pytest.raises(config.ConfigError, match="would not fit in memory"):
+        memory.check(config.Config(model="lstm", hidden=64, replicas=10), free=budget)
+
+    def step(T, k=None):
+        return memory.estimate(_with(small_task("adding", T, "lstm"), k, hidden=128, replicas=10)).step
+
+    assert step(2000) == pytest.approx(2 * step(1000), rel=0.01)  # full BPTT: linear in T
+    assert step(1000, 50) < 0.1 * step(1000)
+    assert step(2000, 50) - step(1000, 50) < 0.05 * (step(2000) - step(1000))  # checkpoints, inputs, logits
+    assert step(1000, 50) < step(1000, 200) < step(1000, 900)  # bounded by k
 
 
 def test_the_estimate_grows_with_every_size():

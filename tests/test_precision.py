@@ -11,6 +11,7 @@ import pytest
 
 from rnnexp import config, tasks, train
 from rnnexp.engine import gradients, network, optim
+from rnnexp.engine.models import _windows
 
 LOSS_ATOL, ACC_ATOL = 1e-4, 1e-3
 
@@ -27,9 +28,12 @@ def test_precision_is_refused_in_one_line_unless_float64_or_float32():
 @pytest.mark.parametrize("model,layers,truncate", [("rnn", 1, None), ("rnn", 2, 2), ("gru", 1, None), ("gru", 1, 2),
                                                    ("lstm", 2, None), ("lstm", 1, 2), ("birnn", 1, None)])
 @pytest.mark.parametrize("task", ["addition", "adding", "copy"])
-def test_float32_keeps_every_array_of_a_step_in_float32(model, layers, truncate, task):
+def test_float32_keeps_every_array_of_a_step_in_float32(model, layers, truncate, task, monkeypatch):
     """Parameters, states, gradients, the state-gradient profile's inputs and both optimizers' new
-    weights: nothing is promoted to float64 on the way (a float64 batch or learning rate would)."""
+    weights: nothing is promoted to float64 on the way (a float64 batch or learning rate would).
+    A truncated step's cache is its checkpoints (windows of 2 steps here): theirs and a window's run
+    again."""
+    monkeypatch.setattr(_windows, "MIN_WINDOW", 2)
     cfg = config.Config(task=task, model=model, replicas=2, precision="float32")
     cfg.model.layers = layers
     cfg.bptt.truncate = truncate
@@ -44,9 +48,17 @@ def test_float32_keeps_every_array_of_a_step_in_float32(model, layers, truncate,
     assert x.dtype == np.float64  # a task's batch: the engine converts it
     loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
     arrays = {**{f"param {k}": v for k, v in params.items()}, **{f"grad {k}": v for k, v in grads.items()},
-              "logits": z, "top": cache["top"]}
-    if model != "birnn":
-        arrays.update({f"cache {k}": v for k, v in cache["layers"][0].items() if isinstance(v, np.ndarray)})
+              "logits": z}
+    if isinstance(cache, _windows.Checkpoints):
+        assert truncate is not None and len(cache.states) > 1
+        arrays.update({f"checkpoint {i} {l} {j}": s for i, w in enumerate(cache.states) for l, layer in enumerate(w)
+                       for j, s in enumerate(layer)}, inputs=cache.x)
+        layers = next(iter(cache.windows()))[1]
+    else:
+        arrays["top"] = cache["top"]
+        layers = None if model == "birnn" else cache["layers"]
+    if layers is not None:
+        arrays.update({f"cache {k}": v for k, v in layers[0].items() if isinstance(v, np.ndarray)})
     lr, active = np.full(2, 0.01), np.ones(2, bool)
     for name, opt in (("adam", optim.make("adam", params)), ("sgd", optim.make("sgd", params, momentum=0.9))):
         arrays.update({f"{name} {k}": v for k, v in opt.step(params, grads, lr, active).items()})

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import activations, init, losses, models
-from .models._ops import T_, bias_grad, outer_sum, project
+from .models._ops import T_, bias_grad, empty, outer_sum, project
 
 TIME_REDUCTIONS = ("mean", "sum")
 PRECISIONS = ("float64", "float32")  # the float of parameters, states and data; gradient checks use float64
@@ -152,12 +152,53 @@ def loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
 
 def _loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
     T, R, B, _ = x.shape
-    z, cache = forward(spec, params, x, h0)
+    windows = truncated(spec, T)
+    z, cache = (_forward_windows if windows else forward)(spec, params, x, h0)
     elem, dz = step_losses(spec, z, y, mask)
     c = objective_scale(spec, T, B, mask, R)
     loss = elem.sum(axis=(0, 2)) * c  # (R,)
-    grads = backward(spec, params, cache, dz * (c if mask is None else c[:, None, None].astype(dz.dtype)))
+    dz = dz * (c if mask is None else c[:, None, None].astype(dz.dtype))
+    grads = (_backward_windows if windows else backward)(spec, params, cache, dz)
     return loss, grads, z, cache
+
+
+def truncated(spec: NetSpec, T: int) -> bool:
+    """Whether a step of ``T`` steps runs truncated BPTT in windows from checkpoints (the model's
+    ``forward_windows``, ``models._windows``): its memory is then bounded by ``bptt.truncate``, not
+    by T, and its cache is the checkpoints, not the forward cache."""
+    return spec.truncate is not None and spec.truncate < T - 1 and hasattr(spec.impl, "forward_windows")
+
+
+def _forward_windows(spec: NetSpec, params, x, h0=None):
+    """``forward`` of a truncated step: the logits computed window by window, the checkpoints as cache."""
+    x = np.asarray(x).astype(params["Why"].dtype, copy=False)
+    T, R, B, _ = x.shape
+    z = empty(T, R, B, params["Why"].shape[-1], x.dtype)
+
+    def emit(a, top):
+        za = project(top, params["Why"])
+        if "by" in params:
+            za += params["by"]
+        z[a : a + top.shape[0]] = za
+
+    return z, spec.impl.forward_windows(spec, params, x, h0, emit)
+
+
+def _backward_windows(spec: NetSpec, params, cache, dz):
+    """``backward`` of a truncated step: the output layer's part window by window, as the model asks."""
+    Why, out = params["Why"], {}
+
+    def dtop_of(a, top):
+        d = dz[a : a + top.shape[0]]
+        g = outer_sum(top, d)
+        out["Why"] = out["Why"] + g if "Why" in out else g
+        return project(d, T_(Why))  # (W, R, B, top)
+
+    grads = spec.impl.backward_windows(spec, params, cache, dtop_of)
+    grads["Why"] = out["Why"]
+    if "by" in params:
+        grads["by"] = bias_grad(dz)
+    return grads
 
 
 def backward(spec: NetSpec, params, cache, dz):

@@ -72,6 +72,9 @@ class Model(Protocol):
     # Optional (causal models): ``state_before(spec, cache, s) -> array``, the state entering step
     # ``s`` (``s = 0``: the initial state) in the layout of ``initial_state``, so a computation can
     # restart from it (the prefix-tree evaluation and the truncated gradient check do).
+    # Optional: ``forward_windows`` and ``backward_windows`` (``_stack.Stack``): a truncated training
+    # step in windows from checkpoints (``network.truncated``); its cache is then the checkpoints,
+    # which the model's ``state_grad_profile`` and ``state_before`` also accept.
 
 
 def names() -> list[str]:

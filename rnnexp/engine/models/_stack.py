@@ -1,6 +1,8 @@
 """Stacked recurrent layers built from a *cell*: ``Stack(cell)`` is the model (forward, BPTT full or
 truncated, the state-gradient profile, the state layout) of ``rnn``, ``lstm`` and ``gru``; ``birnn``
-uses the layer functions below in both directions.
+uses the layer functions (``layer_forward``, ``layer_backward``, ``layer_grads``, from ``_windows``)
+in both directions. A truncated training step runs in windows from checkpoints (``_windows``:
+``forward_windows``, ``backward_windows``), so its memory is bounded by the truncation, not by T.
 
 A cell is a small class in its model's module that knows one layer's step:
 
@@ -31,8 +33,9 @@ import functools
 import numpy as np
 
 from .. import init
-from . import _ops
-from ._ops import T_, bias_grad, outer_sum, project
+from . import _windows
+from ._ops import T_, project
+from ._windows import layer_backward, layer_forward, layer_grads  # noqa: F401 (birnn's too)
 
 BASE = ("Wxh", "Whh", "bh")
 
@@ -109,7 +112,7 @@ def split_state(cell, spec, h0, R: int, B: int) -> list[tuple[np.ndarray, ...]]:
     """The state array -> one tuple of ``(R, B, H)`` states per layer."""
     L, S = n_layers(spec), len(cell.states)
     if h0 is None:
-        zero = np.zeros((R, B, spec.hidden))  # read only: every initial state can share it
+        zero = np.zeros((R, B, spec.hidden), spec.dtype)  # read only: every initial state can share it
         return [(zero,) * S for _ in range(L)]
     h0 = np.reshape(h0, (L * S, R, B, spec.hidden))
     return [tuple(h0[l * S + i] for i in range(S)) for l in range(L)]
@@ -123,42 +126,6 @@ def join_state(states: list[tuple[np.ndarray, ...]]) -> np.ndarray:
 def state_before(cell, cache, s: int) -> np.ndarray:
     """The state entering step ``s`` (all layers), in the layout of ``initial_state``."""
     return join_state([tuple(c[name][s] for name in cell.states) for c in cache["layers"]])
-
-
-# ---- one layer ----
-
-def layer_forward(cell, spec, lp, inp, s0) -> dict:
-    """One layer over all steps: ``inp: (T, R, B, n)`` -> cache (``cache["h"][1:]`` is its output)."""
-    xw = project(inp, lp["Wxh"])  # (T, R, B, G*H): input projections for all steps at once
-    if "bh" in lp:
-        xw += lp["bh"]
-    c = cell.run(spec, lp, xw, s0)
-    c["inp"] = inp
-    return c
-
-
-def layer_backward(cell, spec, lp, c, dout, record=None) -> np.ndarray:
-    """Full BPTT through one layer from ``dout = dL/dh_t`` (from above or the output layer),
-    ``(T, R, B, H)`` -> ``dL/da_t`` ``(T, R, B, G*H)``. ``record(t, dS)`` sees the gradient that
-    step t+1 sends back to the states after step t (before ``dout[t]`` is added)."""
-    cell.prepare(spec, lp, c)
-    T, R, B, _ = dout.shape
-    dpre = _ops.empty(T, R, B, cell.gates * spec.hidden, dout.dtype)  # replica-major: layer_grads reads it as rows
-    dS = tuple(np.zeros_like(dout[0]) for _ in cell.states)
-    for t in range(T - 1, -1, -1):
-        if record is not None:
-            record(t, dS)
-        dS[0][...] += dout[t]  # h_t feeds both the layer above / output and step t+1 (dS is ours: in place)
-        _, dS = cell.back(spec, lp, c, t, dS, out=dpre[t])
-    return dpre
-
-
-def layer_grads(cell, lp, c, dpre) -> dict[str, np.ndarray]:
-    dpre = _ops.replica_major(dpre)  # copied once: the sums below read it as rows without copying
-    g = {"Wxh": outer_sum(c["inp"], dpre), "Whh": cell.grad_Whh(lp, c, dpre)}
-    if "bh" in lp:
-        g["bh"] = bias_grad(dpre)
-    return g
 
 
 # ---- the model: a stack of layers of one kind of cell ----
@@ -189,6 +156,8 @@ class Stack:
         return recurrent_weights(params)
 
     def state_before(self, spec, cache, s: int) -> np.ndarray:
+        if isinstance(cache, _windows.Checkpoints):  # a truncated step's: runs to step s from a checkpoint
+            return join_state(cache.state_before(s))
         return state_before(self.cell, cache, s)
 
     def forward(self, spec, params, x, h0=None):
@@ -202,52 +171,43 @@ class Stack:
             inp = c["h"][1:]  # (T, R, B, H): this layer's output is the next one's input
         return inp, {"x": x, "h": layers[-1]["h"], "layers": layers}
 
+    def forward_windows(self, spec, params, x, h0, emit) -> _windows.Checkpoints:
+        """The forward pass of a truncated step (``spec.truncate < T - 1``) in windows, keeping only
+        the states entering each (``_windows``): ``emit(a, top)`` receives the top layer's outputs of
+        each window (steps from ``a``), in order. The checkpoints are the cache for
+        ``backward_windows``, ``state_grad_profile`` and ``state_before``."""
+        T, R, B, _ = x.shape
+        lps = [layer_params(params, l) for l in range(n_layers(spec))]
+        return _windows.forward(self.cell, spec, lps, x, split_state(self.cell, spec, h0, R, B),
+                                _windows.window_size(spec.truncate), emit)
+
+    def backward_windows(self, spec, params, cache: _windows.Checkpoints, dtop_of) -> dict[str, np.ndarray]:
+        """Truncated BPTT (``spec.truncate``) window by window from the last, each window's forward
+        pass run again from its checkpoint; ``dtop_of(a, top) -> dL/dtop`` of a window's steps."""
+        lps = [layer_params(params, l) for l in range(len(cache.lps))]
+        per_layer = _windows.truncated(self.cell, spec, lps, cache.windows(), cache.T, spec.truncate, dtop_of)
+        return {pname(k, l): v for l, g in enumerate(per_layer) for k, v in g.items()}
+
     def backward(self, spec, params, cache, dtop, truncate=None):
+        """BPTT from a whole sequence's cache (``forward``). Truncated BPTT (``truncate=k``): step t's
+        loss reaches the states of steps t-k..t of *every* layer (the window is anchored at the
+        loss, as in the gradient oracle), one lag at a time (``_windows.truncated``, the whole
+        sequence as one window; a training step runs it in windows: ``backward_windows``)."""
         cell, layers = self.cell, cache["layers"]
         L, T = len(layers), dtop.shape[0]
         lps = [layer_params(params, l) for l in range(L)]
-        if truncate is None or truncate >= T - 1:
-            dpres, dout = [None] * L, dtop
-            for l in range(L - 1, -1, -1):
-                dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout)
-                if l:
-                    dout = project(dpres[l], T_(lps[l]["Wxh"]))  # dL/d(outputs of layer l-1)
-        else:
-            dpres = self._truncated(spec, lps, layers, dtop, truncate)
+        if truncate is not None and truncate < T - 1:
+            per_layer = _windows.truncated(cell, spec, lps, [(0, layers)], T, truncate, lambda a, top: dtop)
+            return {pname(k, l): v for l, g in enumerate(per_layer) for k, v in g.items()}
+        dpres, dout = [None] * L, dtop
+        for l in range(L - 1, -1, -1):
+            dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout)
+            if l:
+                dout = project(dpres[l], T_(lps[l]["Wxh"]))  # dL/d(outputs of layer l-1)
         grads = {}
         for l in range(L):
             grads.update({pname(k, l): v for k, v in layer_grads(cell, lps[l], layers[l], dpres[l]).items()})
         return grads
-
-    def _truncated(self, spec, lps, layers, dtop, k):
-        """Truncated BPTT, one lag j = 0..k at a time over all steps and layers.
-
-        Step t's loss reaches the states of steps t-k..t of *every* layer (the window is anchored at
-        the loss, as in the gradient oracle): at lag j, ``dS[l][s]`` is dL_{s+j}/d(states of layer l
-        after step s); it comes from lag j-1 at step s+1 (through time) and from layer l+1 at lag j
-        (upwards).
-        """
-        cell = self.cell
-        L, T = len(layers), dtop.shape[0]
-        for l in range(L):
-            cell.prepare(spec, lps[l], layers[l])
-        acc = [_ops.zeros(*dtop.shape[:-1], cell.gates * spec.hidden, dtop.dtype) for _ in range(L)]
-        buf = _ops.empty(*dtop.shape[:-1], cell.gates * spec.hidden, dtop.dtype)  # every lag's dL/da, reused
-        prev = [None] * L  # dL/d(states before step s) at the previous lag, s = 0..T-j
-        for j in range(k + 1):
-            n = T - j
-            carry = dtop[:n] if j == 0 else None  # the output layer feeds lag 0 only
-            for l in range(L - 1, -1, -1):
-                if j == 0:
-                    dS = (carry,) + tuple(np.zeros_like(carry) for _ in cell.states[1:])
-                else:
-                    dS = tuple(a[1:] for a in prev[l])
-                    if carry is not None:
-                        dS = (dS[0] + carry,) + dS[1:]
-                dpre, prev[l] = cell.back(spec, lps[l], layers[l], slice(0, n), dS, out=buf[:n])
-                acc[l][:n] += dpre
-                carry = project(dpre, T_(lps[l]["Wxh"])) if l else None
-        return acc
 
     def state_grad_profile(self, spec, params, cache, dtop_last):
         """``||dL_T/d state_t||`` over batch, units and layers, t = 1..T: ``{name: (R, T)}``.
@@ -255,23 +215,12 @@ class Stack:
         ``state_t`` is what the network carries from step t to step t+1 (every layer's states; what
         ``state_before(t + 1)`` returns), and the derivatives are partial: each state slice moves
         alone. At t = T only the top layer's h reaches L_T (through the output layer), so the other
-        slices (an LSTM's c_T, lower layers' h_T) count 0 there.
+        slices (an LSTM's c_T, lower layers' h_T) count 0 there. From a truncated step's checkpoints
+        the windows are run again one at a time (``_windows.profile``).
         """
-        cell, layers = self.cell, cache["layers"]
-        L = len(layers)
-        T, R = layers[0]["h"].shape[0] - 1, dtop_last.shape[0]
-        sq = {name: np.zeros((R, T)) for name in cell.states}
-        dout = np.zeros((T,) + dtop_last.shape, dtop_last.dtype)
-        dout[-1] = dtop_last
-        for l in range(L - 1, -1, -1):
-            lp = layer_params(params, l)
-
-            def record(t, dS, lp=lp, c=layers[l]):
-                for name, g in cell.state_grads(spec, lp, c, t, dS).items():
-                    sq[name][:, t] += (g * g).sum(axis=(1, 2))
-
-            dpre = layer_backward(cell, spec, lp, layers[l], dout, record)
-            if l:
-                dout = project(dpre, T_(lp["Wxh"]))
-        sq[cell.states[0]][:, T - 1] += (dtop_last * dtop_last).sum(axis=(1, 2))  # h_T of the top layer
-        return {k: np.sqrt(v) for k, v in sq.items()}
+        if isinstance(cache, _windows.Checkpoints):
+            windows, T = cache.windows(), cache.T
+        else:
+            windows, T = [(0, cache["layers"])], cache["layers"][0]["h"].shape[0] - 1
+        lps = [layer_params(params, l) for l in range(n_layers(spec))]
+        return _windows.profile(self.cell, spec, lps, windows, T, dtop_last)
