@@ -131,8 +131,7 @@ BAD_COMMANDS = [
 # one of each kind of mistake: wrong type (int, float, bool, choice, group), out of range, a
 # relation between settings, an unknown key at the top and inside a group, a missing launcher
 REPRESENTATIVE = ["hidden=abc", "lr=fast", "bias=maybe", "model=123", "hidden=0", "order=foo",
-                  "clip=bogus", "optimizer.momentum=1.5", "epochs=3", "hiden=4", "clip.treshold=2",
-                  "cache=maybe", "hydra/launcher=bogus"]
+                  "clip=bogus", "epochs=3", "hiden=4", "clip.treshold=2", "hydra/launcher=bogus"]
 
 
 FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123",  # the fast suite's share

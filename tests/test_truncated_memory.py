@@ -185,6 +185,7 @@ def test_the_peak_memory_of_a_truncated_step_is_bounded_by_the_truncation():
     assert peaks[500] < 0.3 * full[500], (peaks, full)
 
 
+@pytest.mark.slow
 def test_a_truncated_training_gives_the_same_tables_in_windows(monkeypatch):
     """What the user gets: history, profile and summary of a truncated training in windows of 3
     steps are those of one window over the whole sequence (the lag-by-lag algorithm over all T
