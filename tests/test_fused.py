@@ -10,25 +10,17 @@ and float32 gated models train like float64 ones.
 import numpy as np
 import pytest
 
-from rnnexp import config, tasks, train
+from rnnexp import config, train
 from rnnexp.engine import activations, network
 from rnnexp.engine.models import _fused
+from test_precision import _agree, step_inputs
 
 STEP_RTOL = 1e-4  # float32 step / float64 step, relative to each array's largest entry (measured: at most 6e-6)
 
 
 def _step(model, task, precision, act, truncate, layers=1):
-    cfg = config.Config(task=task, model=model, replicas=2, hidden=8, activation=act, precision=precision)
-    cfg.model.layers = layers
-    cfg.bptt.truncate = truncate
-    if task != "addition":
-        cfg.task.length = 12
-    config.check(cfg)
-    task_ = tasks.make(cfg)
-    spec = config.net_spec(cfg, task_)
-    init_rngs, data_rngs = train.replica_rngs(0, [0, 1])
-    params = network.init_params(spec, init_rngs)
-    x, y, mask = task_.batches(data_rngs, 4, 0).next(0)
+    spec, params, (x, y, mask) = step_inputs(model, task, precision, layers=layers, truncate=truncate,
+                                             hidden=8, activation=act)
     loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
     return {"loss": loss, **{f"grad {k}": v for k, v in grads.items()},
             **{f"profile {k}": v for k, v in network.state_grad_profile(spec, params, cache, z, y, mask).items()}}
@@ -98,8 +90,6 @@ def test_a_diverging_float32_run_is_recorded_not_hidden(model):
 def test_float32_gated_models_train_like_float64(model):
     """The default task, 300 steps, 4 replicas: the same replicas solved at the same evaluation,
     final losses within tests/test_precision.py's tolerance."""
-    from test_precision import _agree
-
     runs = [train.train(config.Config(model=model, hidden=8, replicas=4, steps=300, precision=p)).summary
             for p in ("float64", "float32")]
     assert runs[0]["solved"].any()

@@ -25,6 +25,21 @@ def test_precision_is_refused_in_one_line_unless_float64_or_float32():
         network.NetSpec(precision="half").dtype
 
 
+def step_inputs(model, task, precision, *, layers=1, truncate=None, length=12, **settings):
+    """A training step's spec, initial weights and first batch (2 replicas, batch 4) for ``task``
+    (its sequence length ``length`` unless it is addition)."""
+    cfg = config.Config(task=task, model=model, replicas=2, precision=precision, **settings)
+    cfg.model.layers = layers
+    cfg.bptt.truncate = truncate
+    if task != "addition":
+        cfg.task.length = length
+    config.check(cfg)
+    task_ = tasks.make(cfg)
+    spec = config.net_spec(cfg, task_)
+    init_rngs, data_rngs = train.replica_rngs(0, [0, 1])
+    return spec, network.init_params(spec, init_rngs), task_.batches(data_rngs, 4, 0).next(0)
+
+
 @pytest.mark.parametrize("model,layers,truncate", [("rnn", 1, None), ("rnn", 2, 2), ("gru", 1, None), ("gru", 1, 2),
                                                    ("lstm", 2, None), ("lstm", 1, 2), ("birnn", 1, None)])
 @pytest.mark.parametrize("task", ["addition", "adding", "copy"])
@@ -34,17 +49,7 @@ def test_float32_keeps_every_array_of_a_step_in_float32(model, layers, truncate,
     A truncated step's cache is its checkpoints (windows of 2 steps here): theirs and a window's run
     again."""
     monkeypatch.setattr(_windows, "MIN_WINDOW", 2)
-    cfg = config.Config(task=task, model=model, replicas=2, precision="float32")
-    cfg.model.layers = layers
-    cfg.bptt.truncate = truncate
-    if task != "addition":
-        cfg.task.length = 9
-    config.check(cfg)
-    task_ = tasks.make(cfg)
-    spec = config.net_spec(cfg, task_)
-    init_rngs, data_rngs = train.replica_rngs(0, [0, 1])
-    params = network.init_params(spec, init_rngs)
-    x, y, mask = task_.batches(data_rngs, 4, 0).next(0)
+    spec, params, (x, y, mask) = step_inputs(model, task, "float32", layers=layers, truncate=truncate, length=9)
     assert x.dtype == np.float64  # a task's batch: the engine converts it
     loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
     arrays = {**{f"param {k}": v for k, v in params.items()}, **{f"grad {k}": v for k, v in grads.items()},
