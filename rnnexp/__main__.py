@@ -31,6 +31,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from . import cli, completion, config, helptext  # noqa: E402
+from .engine import allocator  # noqa: E402
 from .runs import combine, job, objective, progress, results, sweepdir, workers  # noqa: E402
 
 
@@ -92,6 +93,7 @@ def main() -> None:
         if plan is not None:
             sys.argv = [sys.argv[0], *plan.argv]  # the reserved dir, named for Hydra
         workers.use()  # a sweep's workers leave Ctrl-C to this process
+        allocator.keep_freed_memory()  # a step's large arrays reuse the last step's pages
         app()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the line short

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..engine import allocator
 from . import __doc__ as DOC
 from .measure import machine
 from .sections import SECTIONS
@@ -58,6 +59,7 @@ def _arguments(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(sys.argv[1:] if argv is None else argv)
+    allocator.keep_freed_memory()  # as in python -m rnnexp and its workers
     out = Path(args.out or Path("runs") / "bench" / time.strftime("%Y-%m-%d_%H-%M-%S"))
     out.mkdir(parents=True, exist_ok=True)
     info = machine()

@@ -17,10 +17,14 @@ import signal
 import joblib
 from joblib._parallel_backends import LokyBackend  # joblib's own class; registered again under its name
 
+from ..engine import allocator
+
 
 def ignore_ctrl_c() -> None:
-    """A worker's initializer: SIGINT ignored for the worker's life."""
+    """A worker's initializer: SIGINT ignored for the worker's life (and its freed memory kept for
+    the next step's arrays: ``engine.allocator``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    allocator.keep_freed_memory()
 
 
 class CtrlCInLauncherOnly(LokyBackend):
