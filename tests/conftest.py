@@ -82,9 +82,15 @@ def _report(kind: str):
     return command
 
 
+def _compiled_kernels(tmp: Path) -> tuple[list[str], dict]:
+    """The float32 cells' numba kernels compiled into their on-disk cache (~5 s on a fresh clone),
+    so that the tests running float32 steps load them instead of compiling them on the first core."""
+    return [sys.executable, "-c", "from rnnexp.engine.models import _fused; _fused.compile_all()"], {}
+
+
 # fixture name -> the command that makes it, in a fresh temporary folder
 _COMMANDS = {"two_key_sweep": _two_key_sweep, "one_key_report": _report("one_key"),
-             "diverged_report": _report("diverged")}
+             "diverged_report": _report("diverged"), "compiled_kernels": _compiled_kernels}
 
 
 def _lower_priority():
@@ -161,6 +167,13 @@ def one_key_report() -> Path:
     """A sweep over hidden (2, 4), trained, then collected and reported by ``report.build`` alone
     (``test_report.make_report("one_key")``)."""
     return _finished("one_key_report")[0]
+
+
+@pytest.fixture(scope="session")
+def compiled_kernels() -> None:
+    """The float32 kernels compiled into numba's cache in the background (``_compiled_kernels``);
+    the modules that run float32 steps use it (``pytestmark``), so they run last and load them."""
+    _finished("compiled_kernels")
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ from rnnexp.engine import activations, network
 from rnnexp.engine.models import _fused
 from test_precision import _agree, step_inputs
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")  # float32 steps: the kernels compiled in the background
+
 STEP_RTOL = 1e-4  # float32 step / float64 step, relative to each array's largest entry (measured: at most 6e-6)
 
 

@@ -9,6 +9,8 @@ from rnnexp.bench import measure
 from rnnexp.engine import models
 from rnnexp.tasks.addition import data, metrics
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")  # float32 steps: the kernels compiled in the background
+
 
 def small(model="rnn", layers=1, **kw):
     settings = dict(bits=6, batch=128, replicas=4, hidden=32, steps=1, eval_every=1) | kw

@@ -13,6 +13,8 @@ from rnnexp import config, tasks, train
 from rnnexp.engine import gradients, network, optim
 from rnnexp.engine.models import _windows
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")  # float32 steps: the kernels compiled in the background
+
 LOSS_ATOL, ACC_ATOL = 1e-4, 1e-3
 
 

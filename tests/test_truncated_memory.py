@@ -12,6 +12,8 @@ from rnnexp.engine import network
 from rnnexp.engine.models import _stack, _windows
 from rnnexp.engine.models._ops import T_, bias_grad, outer_sum, project
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")  # float32 steps: the kernels compiled in the background
+
 
 def _old_truncated(cell, spec, lps, layers, dtop, k):
     """``Stack._truncated`` as it was before checkpointing (one lag at a time over all T steps)."""

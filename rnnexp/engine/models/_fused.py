@@ -45,6 +45,21 @@ def kernels():
     return {name: getattr(_kernels, name) for name in KERNELS}
 
 
+def compile_all() -> None:
+    """Compile (or load) every kernel now, for the argument types the cells pass (C-contiguous
+    4-D float32 arrays, a step index, an activation code): what the first float32 step would do."""
+    z = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
+    k = kernels()
+    k["act_add"](z(1, 1, 1, 2), z(1, 1, 1, 2), 0, 0)
+    k["lstm_forward"](z(1, 1, 1, 8), z(1, 1, 1, 8), 0, z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), 0)
+    k["lstm_backward"](z(1, 1, 1, 8), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 8),
+                       z(1, 1, 1, 2), 0)
+    k["gru_gates"](z(1, 1, 1, 4), z(1, 1, 1, 6), 0, z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
+    k["gru_output"](z(1, 1, 1, 2), z(1, 1, 1, 6), 0, z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2), 0)
+    k["gru_backward_zn"](z(1, 1, 1, 6), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 6), 0)
+    k["gru_backward_r"](z(1, 1, 1, 6), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
+
+
 def use(dtype) -> bool:
     """Whether a step in ``dtype`` runs the compiled kernels (float32) or NumPy (float64)."""
     return dtype == np.float32
