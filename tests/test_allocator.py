@@ -30,6 +30,7 @@ def _third_round_faults(mode):
     return int(out.stdout)
 
 
+@pytest.mark.slow  # two fresh processes: the fast suite's budget
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 def test_a_freed_large_array_is_reused_without_page_faults():
     fresh, kept = _third_round_faults("default"), _third_round_faults("keep")

@@ -74,7 +74,7 @@ CASES.update({"lstm float32": small("lstm", precision="float32"), "gru 2 layers 
                                                      precision="float32"),
               "copy gru truncated": _with(small_task("copy", 60, "gru"), 3, batch=32, replicas=2)})
 SLOW = ("rnn hidden 128 sgd", "gru 64 replicas 8 bits", "adding rnn", "copy lstm", "adding birnn",
-        "adding lstm truncated float32", "copy gru truncated")  # many small pieces: tracemalloc makes them slow
+        "adding lstm truncated float32", "copy gru truncated", "gru 2 layers float32", "lstm truncated")  # many small pieces: tracemalloc makes them slow
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
@@ -89,8 +89,9 @@ def _two_steps_peak(cfg) -> int:
     return measure.peak_step_memory(cfg, steps=2)
 
 
-@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
-@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("model,precision", [
+    pytest.param(m, p, marks=() if (m, p) in {("rnn", "float64"), ("lstm", "float32")} else pytest.mark.slow)
+    for m in ("rnn", "gru", "lstm") for p in ("float64", "float32")])
 def test_a_truncated_steps_estimate_follows_its_measured_peak(model, precision):
     """A step of 300 steps truncated at 5 (five windows of 64) and the batches it draws: the step's
     estimate within FACTOR of the measured peak, and far below full BPTT's."""
