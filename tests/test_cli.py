@@ -309,7 +309,7 @@ def test_bad_override_exits_nonzero_before_any_work(tmp_path):
         assert list(cwd.iterdir()) == [], f"{args}: wrote {list(cwd.iterdir())}"
 
 
-@pytest.mark.parametrize("mode", ["single", "multirun"])
+@pytest.mark.parametrize("mode", ["single", pytest.param("multirun", marks=pytest.mark.slow)])  # the fast suite's budget
 def test_bad_input_fails_before_any_work(tmp_path, monkeypatch, capsys, mode):
     """``python -m rnnexp``'s entry point, in-process (the command itself: the test above, and the
     slow one below for every kind of mistake)."""

@@ -52,6 +52,7 @@ def test_a_glob_of_groups_checks_every_option(checked):
         cli.precheck(["-m", "model=glob(x*)"])
 
 
+@pytest.mark.slow  # the fast suite's budget
 def test_values_are_composed_once_per_combination_of_groups(checked):
     cfgs, composed = checked(["-m", "model=rnn,lstm", "hidden=range(1,6)", "lr=0.001,0.01,0.1", "batch=1,2"])
     assert len(cfgs) == 60 and composed == 1 + 2  # the master config, then one per model

@@ -267,7 +267,7 @@ def test_collect_names_counts_and_skips_every_malformed_run(tmp_path, capsys):
 
 # --- every file written respects the umask ----------------------------------------------------
 
-@pytest.mark.parametrize("umask", [0o022, 0o002])
+@pytest.mark.parametrize("umask", [0o022, pytest.param(0o002, marks=pytest.mark.slow)])  # the fast suite's budget
 def test_every_file_written_respects_the_umask(tmp_path, umask):
     old = os.umask(umask)
     try:
