@@ -136,8 +136,8 @@ REPRESENTATIVE = ["hidden=abc", "lr=fast", "bias=maybe", "model=123", "hidden=0"
 
 FEW = ["hidden=abc", "order=foo", "hiden=4", "epochs=3", "model=123",  # the fast suite's share
        "lr=inf", "hidden=1000000000", "~hidden", "hidden=4,"]
-REPRESENTATIVE += FEW[5:] + ["batch=1000000000", "model.layers=1000000", "hidden=\uff18", "hid\u200bden=8",
-                             "hidden", "hidden==4", "eval_bits=[16,32", "=4", "model=", "optimizer.eps=1e309"]
+REPRESENTATIVE += FEW[5:] + ["hidden=\uff18", "hidden", "eval_bits=[16,32", "model=", "optimizer.eps=1e309"]
+REPRESENTATIVE.remove("bias=maybe")  # the fast suite's budget: a bool is a type like hidden=abc's int
 
 
 # the fast suite checks one of each kind of mistake (REPRESENTATIVE); the slow suite every entry (each
@@ -151,9 +151,9 @@ def test_bad_override_is_one_clear_line(override, message):
     assert "\n" not in str(e.value)
 
 
-# the fast suite: a sweep of non-finite values, one too large for memory, a model's own setting, the
-# interval sweep (the slow suite: every command)
-FAST_COMMANDS = ("-m lr=0.1,inf", "-m hidden=4,1000000000", "model=lstm model.forget_bias=inf", "-m lr=interval(0.1,1)")
+# the fast suite: a sweep of non-finite values, a model's own setting, the interval sweep (the slow
+# suite: every command; too large for memory: hidden=1000000000 among the overrides above)
+FAST_COMMANDS = ("-m lr=0.1,inf", "model=lstm model.forget_bias=inf", "-m lr=interval(0.1,1)")
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -186,7 +186,8 @@ API = [({"hidden": 0}, "hidden=0"), ({"lr": float("inf")}, "lr=inf"), ({"clip": 
        ({"seed": 2**63}, f"seed={2**63}"), ({"epochs": 3}, "epochs=3"), ({"train_size": 10}, "train_size=10")]
 
 
-@pytest.mark.parametrize("kw,override", API, ids=[o for _, o in API])
+@pytest.mark.parametrize("kw,override", [pytest.param(k, o, marks=() if o in ("hidden=0", "lr=inf", "epochs=3") else pytest.mark.slow)
+                                         for k, o in API], ids=[o for _, o in API])
 def test_the_python_api_refuses_what_the_command_line_refuses(kw, override):
     with pytest.raises(cli.UsageError) as cli_error:
         cli.precheck([override])
