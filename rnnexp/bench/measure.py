@@ -44,6 +44,8 @@ def step_timer(cfg: config.Config):
                      beta1=cfg.optimizer.beta1, beta2=cfg.optimizer.beta2, eps=cfg.optimizer.eps)
     lr = np.full(cfg.replicas, float(cfg.lr))
     active = np.ones(cfg.replicas, bool)
+    if _fused.use(spec.dtype):  # numba and the float32 kernels loaded now: neither a timing nor a
+        _fused.compile_all()  # tracemalloc peak of the steps counts them
 
     def run(n: int) -> float:
         t0 = time.perf_counter()
@@ -102,8 +104,6 @@ def peak_step_memory(cfg: config.Config, steps: int = 1) -> int:
     its arrays to it): what the steps allocate, not the parameters and optimizer state they start from
     (with two, the second step runs beside the first's cache)."""
     run = step_timer(cfg)
-    if cfg.precision == "float32":
-        _fused.compile_all()  # numba and the kernels loaded first: the step's arrays are measured, not them
     tracemalloc.start()
     try:
         run(steps)
@@ -118,8 +118,6 @@ def _peak_memory(cfg: config.Config) -> tuple[int, int]:
     spec = config.net_spec(cfg)
     params = network.init_params(spec, train.replica_rngs(cfg.seed, np.arange(cfg.replicas))[0])
     ex, ey = data.eval_set(cfg.bits, cfg.order)
-    if cfg.precision == "float32":
-        _fused.compile_all()
     peaks = []
     for work in (lambda: run(2), lambda: metrics.evaluate(spec, params, ex, ey)):
         tracemalloc.start()

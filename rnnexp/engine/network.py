@@ -76,13 +76,23 @@ def forward(spec: NetSpec, params, x, h0=None):
 
     Everything runs in the parameters' float: ``x`` (a task's batch, float64) is converted to it here,
     the one place every forward pass goes through (a no-op in float64)."""
-    x = np.asarray(x).astype(params["Why"].dtype, copy=False)
+    x = _in_float(params, x)
     top, cache = spec.impl.forward(spec, params, x, h0)
-    z = project(top, params["Why"])  # (T, R, B, O)
+    cache["top"] = top
+    return logits(params, top), cache
+
+
+def _in_float(params, x) -> np.ndarray:
+    """``x`` in the parameters' float (a task's batch is float64): a no-op in float64."""
+    return np.asarray(x).astype(params["Why"].dtype, copy=False)
+
+
+def logits(params, top) -> np.ndarray:
+    """The output layer: ``top: (T, R, B, H)`` -> ``(T, R, B, O)``."""
+    z = project(top, params["Why"])
     if "by" in params:
         z += params["by"]
-    cache["top"] = top
-    return z, cache
+    return z
 
 
 def step_losses(spec: NetSpec, z, y, mask=None):
@@ -183,15 +193,12 @@ def truncated(spec: NetSpec, T: int) -> bool:
 
 def _forward_windows(spec: NetSpec, params, x, h0=None):
     """``forward`` of a truncated step: the logits computed window by window, the checkpoints as cache."""
-    x = np.asarray(x).astype(params["Why"].dtype, copy=False)
+    x = _in_float(params, x)
     T, R, B, _ = x.shape
     z = empty(T, R, B, params["Why"].shape[-1], x.dtype)
 
     def emit(a, top):
-        za = project(top, params["Why"])
-        if "by" in params:
-            za += params["by"]
-        z[a : a + top.shape[0]] = za
+        z[a : a + top.shape[0]] = logits(params, top)
 
     return z, spec.impl.forward_windows(spec, params, x, h0, emit)
 

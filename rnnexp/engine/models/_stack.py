@@ -163,13 +163,9 @@ class Stack:
     def forward(self, spec, params, x, h0=None):
         cell = self.cell
         T, R, B, _ = x.shape
-        s0 = split_state(cell, spec, h0, R, B)
-        inp, layers = x, []
-        for l in range(n_layers(spec)):
-            c = layer_forward(cell, spec, layer_params(params, l), inp, s0[l])
-            layers.append(c)
-            inp = c["h"][1:]  # (T, R, B, H): this layer's output is the next one's input
-        return inp, {"x": x, "h": layers[-1]["h"], "layers": layers}
+        lps = [layer_params(params, l) for l in range(n_layers(spec))]
+        layers = _windows.run_window(cell, spec, lps, x, split_state(cell, spec, h0, R, B))
+        return layers[-1]["h"][1:], {"x": x, "h": layers[-1]["h"], "layers": layers}
 
     def forward_windows(self, spec, params, x, h0, emit) -> _windows.Checkpoints:
         """The forward pass of a truncated step (``spec.truncate < T - 1``) in windows, keeping only
