@@ -21,6 +21,15 @@ def zeros(T: int, R: int, B: int, P: int, dtype=np.float64) -> np.ndarray:
     return np.zeros((R, T, B, P), dtype).transpose(1, 0, 2, 3)
 
 
+def memory(a: np.ndarray) -> np.ndarray:
+    """The ``(R, T, B, P)`` C-contiguous memory of a replica-major array (``empty``, ``zeros``): what a
+    compiled kernel takes, to index ``[r, t, b]`` itself."""
+    m = a.transpose(1, 0, 2, 3)
+    if not m.flags.c_contiguous:
+        raise ValueError("not a replica-major array")
+    return m
+
+
 def replica_major(a: np.ndarray) -> np.ndarray:
     """``a`` (time-major indexing) copied into replica-major memory, unless it already is."""
     return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)

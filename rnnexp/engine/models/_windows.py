@@ -70,6 +70,10 @@ def layer_back(cell, spec, lp, c, dout, dS=None, record=None):
     gradient that arrives at the states after the last step from later steps (a window's; default
     zero). ``record(t, dS)`` sees the gradient that step t+1 sends back to the states after step t
     (before ``dout[t]`` is added)."""
+    if record is None and getattr(cell, "back_layer", None) is not None:
+        done = cell.back_layer(spec, lp, c, dout, dS)  # the cell's own loop over the steps, if it has one
+        if done is not None:
+            return done
     cell.prepare(spec, lp, c)
     T, R, B, _ = dout.shape
     dpre = _ops.empty(T, R, B, cell.gates * spec.hidden, dout.dtype)  # replica-major: layer_grads reads it as rows

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import init
 from ..activations import sigmoid
-from . import ModelConf, _fused, _stack
+from . import ModelConf, _fused, _ops, _stack
 from ._ops import T_, outer_sum
 
 
@@ -51,18 +51,22 @@ class Cell:
         T, R, B, G = xw.shape
         H = G // 4
         act, Whh = spec.act.f, lp["Whh"]
-        h = np.empty((T + 1, R, B, H), xw.dtype)
-        c = np.empty((T + 1, R, B, H), xw.dtype)
         gates = np.empty((T, R, B, G), xw.dtype)  # post-activation i, f, o, g
-        k = np.empty((T, R, B, H), xw.dtype)  # act(c_t)
-        h[0], c[0] = s0
         if _fused.use(xw.dtype):  # float32: the element-wise work compiled, one pass per step
-            code, xr = _fused.code(spec.act), _fused.replica_rows(xw)
-            step = _fused.kernel("lstm_forward")  # every array below is C-contiguous: called directly
+            # h, c, k in replica-major memory: the kernels index it whole, and BPTT's gradient sums
+            # read h as rows without a copy
+            h, c, k = (_ops.empty(n, R, B, H, xw.dtype) for n in (T + 1, T + 1, T))
+            h[0], c[0] = s0
+            hm, cm, km = (_ops.memory(a) for a in (h, c, k))
+            xr, code, step = _fused.replica_rows(xw), _fused.code(spec.act), _fused.kernel("lstm_forward")
             for t in range(T):
                 np.matmul(h[t], Whh, out=gates[t])
-                step(gates[t : t + 1], xr, t, c[t : t + 1], c[t + 1 : t + 2], k[t : t + 1], h[t + 1 : t + 2], code)
+                step(gates, xr, t, cm, km, hm, code)
             return {"h": h, "c": c, "h_prev": h[:-1], "c_prev": c[:-1], "gates": gates, "k": k}
+        h = np.empty((T + 1, R, B, H), xw.dtype)
+        c = np.empty((T + 1, R, B, H), xw.dtype)
+        k = np.empty((T, R, B, H), xw.dtype)  # act(c_t)
+        h[0], c[0] = s0
         for t in range(T):
             a = np.matmul(h[t], Whh, out=gates[t])  # (R, B, 4H)
             a += xw[t]
@@ -107,6 +111,35 @@ class Cell:
         dpre *= c["dgates"][t]  # through the nonlinearities: dL/da_t, (.., R, B, 4H)
         dc *= f  # dc is this step's own array: scaled in place
         return dpre, (dpre @ T_(lp["Whh"]), dc)
+
+    @staticmethod
+    def back_layer(spec, lp, c, dout, dS=None):
+        """Full BPTT through the layer in float32 (``_windows.layer_back``'s loop, for the compiled
+        kernels), or None (float64: the generic loop over ``back``).
+
+        Per step one kernel call and one matmul, with nothing copied: the kernel reads the forward
+        caches in place and writes ``dL/da_t`` straight into the replica-major result (``back``'s
+        ``out`` is a strided view, which a kernel can only fill through a scratch copy), ``dc`` is
+        updated in place, the matmul writes ``dL/dh_{t-1}`` over ``dh`` and multiplies by a
+        C-contiguous copy of ``Whh^T`` (a transposed view made BLAS 1.6x slower at hidden 64)."""
+        g = c["gates"]
+        if not _fused.use(g.dtype):
+            return None
+        T, R, B, G = g.shape
+        dpre = _ops.empty(T, R, B, G, g.dtype)
+        rm = _ops.memory(dpre)
+        if dS is None:
+            dh, dc = np.zeros((R, B, G // 4), g.dtype), np.zeros((R, B, G // 4), g.dtype)
+        else:  # our own C-contiguous copies: the kernel and the matmul write them in place
+            dh, dc = (np.array(s, g.dtype, order="C") for s in dS)
+        WhhT = np.ascontiguousarray(T_(lp["Whh"]))
+        cm, km = _ops.memory(c["c"]), _ops.memory(c["k"])
+        step, code = _fused.kernel("lstm_backward_into"), _fused.code(spec.act)
+        for t in range(T - 1, -1, -1):
+            dh += dout[t]
+            step(g, cm, km, t, dh, dc, rm, code)
+            np.matmul(dpre[t], WhhT, out=dh)
+        return dpre, (dh, dc)
 
     @staticmethod
     def grad_Whh(lp, c, dpre):
