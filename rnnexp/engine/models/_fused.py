@@ -29,7 +29,7 @@ import functools
 import numpy as np
 
 ACT = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
-KERNELS = ("act_add", "lstm_forward", "lstm_backward", "lstm_backward_into", "gru_gates", "gru_output", "gru_backward_zn", "gru_backward_r")
+KERNELS = ("act_add", "lstm_forward", "lstm_forward_in", "lstm_backward", "lstm_backward_into", "gru_gates", "gru_output", "gru_backward_zn", "gru_backward_r")
 
 
 def code(act) -> int:
@@ -54,6 +54,8 @@ def compile_all() -> None:
     k["lstm_forward"](z(1, 1, 1, 8), z(1, 1, 1, 8), 0, z(1, 2, 1, 2), z(1, 1, 1, 2), z(1, 2, 1, 2), 0)
     k["lstm_backward"](z(1, 1, 1, 8), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 8),
                        z(1, 1, 1, 2), 0)
+    k["lstm_forward_in"](z(1, 1, 1, 8), z(1, 1, 1, 2), z(1, 2, 8), z(1, 1, 8), 0, z(1, 2, 1, 2), z(1, 1, 1, 2),
+                         z(1, 2, 1, 2), 0)
     k["lstm_backward_into"](z(1, 1, 1, 8), z(1, 2, 1, 2), z(1, 1, 1, 2), 0, z(1, 1, 2), z(1, 1, 2), z(1, 1, 1, 8), 0)
     k["gru_gates"](z(1, 1, 1, 4), z(1, 1, 1, 6), 0, z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
     k["gru_output"](z(1, 1, 1, 2), z(1, 1, 1, 6), 0, z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2), 0)

@@ -130,6 +130,31 @@ def lstm_forward(a, xw, t, c, k, h, code):
                 _lstm_forward_row(ar, xr, s, cp, cn, kr, hr, H, code)
 
 
+@jit
+def lstm_forward_in(a, x, Wxh, bh, t, c, k, h, code):
+    """``lstm_forward`` with the input projection done here: ``xw_t = x_t Wxh + bh`` per problem
+    (``x: (T, R, B, I)``, ``Wxh: (R, I, 4H)``, ``bh: (R, 1, 4H)``), for layers with few inputs
+    (``lstm.Cell.run_inputs``), so that the ``(T, R, B, 4H)`` projections are never written to memory
+    and read back."""
+    _, R, B, G = a.shape
+    H, I = G // 4, x.shape[3]
+    s = np.full(G, f32(1.0))
+    s[: 3 * H] = f32(0.5)
+    for r in range(R):
+        br = bh[r, 0]
+        for b in range(B):
+            ar, xr = a[t, r, b], x[t, r, b]
+            for i in range(I):
+                xi, wi = xr[i], Wxh[r, i]
+                for j in range(G):
+                    ar[j] += xi * wi[j]
+            cp, cn, kr, hr = c[r, t, b], c[r, t + 1, b], k[r, t, b], h[r, t + 1, b]
+            if code == 0:
+                _lstm_forward_row(ar, br, s, cp, cn, kr, hr, H, 0)
+            else:
+                _lstm_forward_row(ar, br, s, cp, cn, kr, hr, H, code)
+
+
 @jit(inline="always")
 def _lstm_backward_row(gr, cp, kr, dhr, dcn, dp, dcp, H, c):
     """One problem's LSTM step backwards (see ``lstm_backward``); ``dcn`` and ``dcp`` may be one array."""

@@ -56,10 +56,12 @@ def window_size(k: int) -> int:
 
 def layer_forward(cell, spec, lp, inp, s0) -> dict:
     """One layer over all steps: ``inp: (T, R, B, n)`` -> cache (``cache["h"][1:]`` is its output)."""
-    xw = project(inp, lp["Wxh"])  # (T, R, B, G*H): input projections for all steps at once
-    if "bh" in lp:
-        xw += lp["bh"]
-    c = cell.run(spec, lp, xw, s0)
+    c = cell.run_inputs(spec, lp, inp, s0) if hasattr(cell, "run_inputs") else None
+    if c is None:  # the usual way: the input projections for all steps at once, then the cell
+        xw = project(inp, lp["Wxh"])  # (T, R, B, G*H)
+        if "bh" in lp:
+            xw += lp["bh"]
+        c = cell.run(spec, lp, xw, s0)
     c["inp"] = inp
     return c
 
