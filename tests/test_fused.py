@@ -50,6 +50,44 @@ def test_a_float32_step_equals_the_float64_numpy_step(model, layers, truncate, a
         _close(_step(model, task, "float64", act, truncate, layers), _step(model, task, "float32", act, truncate, layers))
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_lstm_s_own_loops_equal_the_generic_ones(monkeypatch, layers):
+    """The float32 LSTM's two shortcuts against the generic code: projecting a layer's inputs in the
+    forward kernel (``run_inputs``; every layer here, hidden 8) against ``run`` on the projections,
+    and its own BPTT loop (``back_layer``) against ``_windows.layer_back``'s loop over ``back``."""
+    from rnnexp.engine.models import lstm
+
+    for task in ("adding", "copy"):
+        fast = _step("lstm", task, "float32", "tanh", None, layers)
+        monkeypatch.setattr(lstm, "PROJECT_IN_KERNEL", 0)
+        monkeypatch.setattr(lstm.Cell, "back_layer", staticmethod(lambda *a: None))
+        _close(fast, _step("lstm", task, "float32", "tanh", None, layers))
+        monkeypatch.undo()
+
+
+def test_the_float32_softmax_kernel_equals_numpy_in_float64():
+    from rnnexp.engine import losses
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 30, (5, 3, 4, 10))  # large logits: the max is subtracted before exp
+    y = rng.integers(0, 10, (5, 3, 4)).astype(float)
+    loss64, p64 = losses._softmax_k(z, y)
+    loss32, p32 = losses._softmax_k(z.astype(np.float32), y.astype(np.float32))
+    assert loss32.dtype == p32.dtype == np.float32
+    np.testing.assert_allclose(loss32, loss64, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(p32, p64, rtol=0, atol=1e-6)
+    z[0, 0, 0, 3], z[0, 0, 1, 0], z[0, 0, 2, 5] = np.nan, np.inf, -np.inf  # a diverged run's logits
+    y[0, 0, 3] = 5  # and a target whose logit is -inf: an infinite loss
+    z[0, 0, 3, 5] = -np.inf
+    with np.errstate(all="ignore"):
+        loss64, p64 = losses._softmax_k(z, y)
+        loss32, p32 = losses._softmax_k(z.astype(np.float32), y.astype(np.float32))
+    for a, b in ((loss32, loss64), (p32, p64)):  # NaN and infinity where NumPy has them, nowhere else
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_array_equal(np.isinf(a), np.isinf(b))
+    assert np.isnan(loss32[0, 0, :2]).all() and np.isinf(loss32[0, 0, 3]) and np.isfinite(loss32.ravel()[4:]).all()
+
+
 def test_the_kernels_run_for_float32_only():
     assert _fused.use(np.dtype(np.float32)) and not _fused.use(np.dtype(np.float64))
     assert set(_fused.ACT) == set(activations.ACTIVATIONS)  # every activation has a kernel code

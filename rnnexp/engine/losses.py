@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .activations import sigmoid
+from .models import _fused
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,13 @@ def _squared(z, y):
 
 
 def _softmax_k(z, y):
-    """k-class softmax cross-entropy: ``logsumexp(z) - z_y``; gradient ``softmax(z) - onehot(y)``."""
+    """k-class softmax cross-entropy: ``logsumexp(z) - z_y``; gradient ``softmax(z) - onehot(y)``.
+    In float32 a compiled kernel does it (``models._kernels.softmax_xent``)."""
+    if _fused.use(z.dtype):
+        z = np.ascontiguousarray(z)
+        loss, p = np.empty(z.shape[:-1], z.dtype), np.empty_like(z)
+        _fused.kernel("softmax_xent")(z, np.ascontiguousarray(y, dtype=z.dtype), loss, p)
+        return loss, p
     m = z.max(axis=-1, keepdims=True)
     e = np.exp(z - m)
     s = e.sum(axis=-1, keepdims=True)
