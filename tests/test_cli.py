@@ -172,6 +172,34 @@ def test_a_read_only_folder_is_refused(tmp_path):
     for argv in ([f"cache_dir={ro}/cache"], [f"hydra.run.dir={ro}/run"], ["-m", "seed=0,1", f"hydra.sweep.dir={ro}"]):
         with pytest.raises(cli.UsageError, match="must be a folder rnnexp can write into .*Permission denied"):
             cli.precheck(argv)
+    locked = tmp_path / "locked"  # not even to be entered (another user's mode 0700 home): test below
+    locked.mkdir(mode=0o600)
+    for argv in ([f"cache_dir={locked}/cache"], [f"hydra.run.dir={locked}/run"]):
+        with pytest.raises(cli.UsageError, match="must be a folder rnnexp can write into .*Permission denied"):
+            cli.precheck(argv)
+
+
+def test_a_folder_inside_one_that_cannot_be_entered_is_one_clear_line(tmp_path, monkeypatch):
+    """``cache_dir=/root/cache`` for anyone but root: whether the folder exists cannot even be asked
+    (``stat``: Permission denied, as in a colleague's mode 0700 folder). One line, not a traceback.
+    Root enters every folder, so here the refusal is simulated; the test above meets it for real."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = Path.stat
+
+    def stat(self, *args, **kwargs):
+        if str(self).startswith(f"{locked}{os.sep}"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    with pytest.raises(cli.UsageError) as e:  # one composition (the fast suite's budget); the run and
+        cli.precheck([f"cache_dir={locked}/cache"])  # sweep dirs go through the same folder_problem
+    msg = str(e.value)
+    assert msg.startswith(f"cache_dir={locked}/cache is not allowed: cache_dir must be a folder rnnexp can write "
+                          f"into (cannot reach {locked}/cache: Permission denied)") and "\n" not in msg, msg
+    assert cli.limits.folder_problem(f"{locked}/a/run") == f"cannot reach {locked}/a/run: Permission denied"
+    assert list(locked.iterdir()) == []
 
 
 def test_checking_the_folders_writes_nothing(tmp_path):

@@ -265,6 +265,64 @@ def test_collect_names_counts_and_skips_every_malformed_run(tmp_path, capsys):
     assert "hidden" in report.config_columns(s, collect.find_runs(root))
 
 
+def _refuse_writes_into(root: Path, monkeypatch) -> None:
+    """Every (atomic) write into ``root`` fails as in a folder one may read but not write."""
+    real = results.atomic_write_bytes
+
+    def refuse(path, data):
+        if Path(path).parent == root:
+            raise PermissionError(13, "Permission denied", str(Path(path).with_name(f".{Path(path).name}.0.tmp")))
+        return real(path, data)
+
+    monkeypatch.setattr(results, "atomic_write_bytes", refuse)
+
+
+def test_collect_and_report_say_in_one_line_that_a_sweep_dir_cannot_be_written(tmp_path, monkeypatch, capsys):
+    """A colleague's sweep dir on the shared filesystem: readable, not writable (or not even to be
+    entered). ``python -m rnnexp.collect`` and ``python -m rnnexp.report`` say so in one line (the
+    report: use --out), not with a PermissionError traceback. Root writes anywhere, so the refusal is
+    simulated here; the test below meets it for real as any other user."""
+    root = write_sweep(tmp_path, n=1)
+    collect.collect(root, quiet=True)  # its combined tables, as the sweep left them
+    before = sorted(p.name for p in root.iterdir())
+    _refuse_writes_into(root, monkeypatch)
+    capsys.readouterr()
+    assert collect.main([str(root)]) == 1
+    assert capsys.readouterr().err == (f"rnnexp.collect: error: cannot write the combined tables into {root}: "
+                                       "Permission denied\n")
+    assert report.main([str(root)]) == 1
+    assert capsys.readouterr().err == (f"rnnexp.report: error: cannot write the report into {root}: Permission "
+                                       "denied; give --out a folder you can write into\n")
+    assert sorted(p.name for p in root.iterdir()) == before
+    real_stat = Path.stat
+
+    def stat(self, *args, **kwargs):  # the sweep dir lies in a folder that may not be entered
+        if self == root:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    for main, prog in ((collect.main, "rnnexp.collect"), (report.main, "rnnexp.report")):
+        assert main([str(root)]) == 2
+        assert capsys.readouterr().err == f"{prog}: error: cannot reach {root}: Permission denied\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a mode 0555 folder (simulated in the test above)")
+def test_a_read_only_sweep_dir_is_one_line_for_collect_and_report(tmp_path, capsys):
+    root = write_sweep(tmp_path, n=1)
+    collect.collect(root, quiet=True)
+    root.chmod(0o555)
+    try:
+        capsys.readouterr()
+        assert collect.main([str(root)]) == 1 and report.main([str(root)]) == 1
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"rnnexp.collect: error: cannot write the combined tables into {root}: Permission denied",
+                       f"rnnexp.report: error: cannot write the report into {root}: Permission denied; give --out "
+                       "a folder you can write into"], err
+    finally:
+        root.chmod(0o755)
+
+
 # --- every file written respects the umask ----------------------------------------------------
 
 @pytest.mark.parametrize("umask", [0o022, pytest.param(0o002, marks=pytest.mark.slow)])  # the fast suite's budget

@@ -19,12 +19,15 @@ def folder_problem(path: str) -> Optional[str]:
     parent (permissions alone do not tell: root writes into a mode 0500 folder, nobody into /proc).
     """
     probe = Path(os.path.abspath(os.path.expanduser(path)))
-    while not probe.exists() and probe != probe.parent:
-        if probe.is_symlink():
-            return f"{probe} is a broken link"
-        probe = probe.parent
-    if not probe.is_dir():
-        return f"{probe} is a file, not a folder"
+    try:
+        while not probe.exists() and probe != probe.parent:
+            if probe.is_symlink():
+                return f"{probe} is a broken link"
+            probe = probe.parent
+        if not probe.is_dir():
+            return f"{probe} is a file, not a folder"
+    except OSError as e:  # a folder on the way may not be entered (``/root/...``, a colleague's 0700 home)
+        return f"cannot reach {probe}: {e.strerror}"
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".rnnexp-probe-", dir=probe))
     except OSError as e:

@@ -314,7 +314,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"sweep declared ('' for none); one of: {', '.join(studies.names())}")
     args = ap.parse_args(argv)
     for d in args.dir:
-        if not d.is_dir():
+        try:
+            is_dir = d.is_dir()
+        except OSError as e:  # below a folder that may not be entered (``/root/...``, a colleague's 0700 home)
+            print(f"rnnexp.report: error: cannot reach {d}: {e.strerror}", file=sys.stderr)
+            return 2
+        if not is_dir:
             print(f"rnnexp.report: error: {d} is not a folder", file=sys.stderr)
             return 2
     if len({d.resolve() for d in args.dir}) < len(args.dir):
@@ -336,6 +341,14 @@ def main(argv: list[str] | None = None) -> int:
                      sources=None if in_place else args.dir)
     except (FileNotFoundError, ValueError) as e:
         print(f"rnnexp.report: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a sweep dir one may read but not write (a colleague's, on a shared filesystem)
+        where = Path(e.filename or out).resolve()
+        if where == out.resolve() or out.resolve() in where.parents:
+            print(f"rnnexp.report: error: cannot write the report into {out}: {e.strerror}; give --out a folder "
+                  "you can write into", file=sys.stderr)
+        else:
+            print(f"rnnexp.report: error: cannot read {results.printable(e.filename)}: {e.strerror}", file=sys.stderr)
         return 1
     print(f"rnnexp: report {path} ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -152,13 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rnnexp.collect", description=__doc__.splitlines()[0])
     ap.add_argument("dir", type=Path, help="a sweep dir (or any folder holding runs)")
     args = ap.parse_args(argv)
-    if not args.dir.is_dir():
+    try:
+        is_dir = args.dir.is_dir()
+    except OSError as e:  # below a folder that may not be entered (``/root/...``, a colleague's 0700 home)
+        print(f"rnnexp.collect: error: cannot reach {results.printable(args.dir)}: {e.strerror}", file=sys.stderr)
+        return 2
+    if not is_dir:
         print(f"rnnexp.collect: error: {results.printable(args.dir)} is not a folder", file=sys.stderr)
         return 2
     try:
         tables = collect(args.dir)
     except FileNotFoundError as e:
         print(f"rnnexp.collect: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a sweep dir one may read but not write (a colleague's, on a shared filesystem)
+        print(f"rnnexp.collect: error: cannot write the combined tables into {results.printable(args.dir)}: "
+              f"{e.strerror}", file=sys.stderr)
         return 1
     print(format_overview(tables["summary"]))
     return 0
