@@ -65,6 +65,20 @@ def test_the_lstm_s_own_loops_equal_the_generic_ones(monkeypatch, layers):
         monkeypatch.undo()
 
 
+def test_an_infinite_input_weight_gives_nan_where_float64_does():
+    """The LSTM's in-kernel projection skips inputs of 0, but ``0 * inf`` is NaN: with an infinite
+    weight on a one-hot input the float32 loss is NaN for the replica whose weight it is, as in float64
+    (NumPy's product), and finite for the other."""
+    losses = {}
+    for precision in ("float64", "float32"):
+        spec, params, (x, y, mask) = step_inputs("lstm", "copy", precision, hidden=8)
+        params["Wxh"][0, 3, 5] = np.inf  # replica 0, the weight of input class 3 (0 in most steps)
+        with np.errstate(all="ignore"):
+            losses[precision] = network.loss_and_grads(spec, params, x, y, mask=mask)[0]
+    assert np.isnan(losses["float64"][0]) and np.isfinite(losses["float64"][1])
+    np.testing.assert_array_equal(np.isnan(losses["float32"]), np.isnan(losses["float64"]))
+
+
 def test_the_float32_softmax_kernel_equals_numpy_in_float64():
     from rnnexp.engine import losses
 

@@ -154,11 +154,12 @@ def lstm_forward(a, xw, t, c, k, h, code):
 
 
 @jit
-def lstm_forward_in(a, x, Wxh, bh, t, c, k, h, code):
+def lstm_forward_in(a, x, Wxh, bh, skip_zeros, t, c, k, h, code):
     """``lstm_forward`` with the input projection done here: ``xw_t = x_t Wxh + bh`` per problem
     (``x: (T, R, B, I)``, ``Wxh: (R, I, 4H)``, ``bh: (R, 1, 4H)``), for layers with few inputs
     (``lstm.Cell.run_inputs``), so that the ``(T, R, B, 4H)`` projections are never written to memory
-    and read back."""
+    and read back. ``skip_zeros``: an input of 0 adds nothing (one-hot and 0/1 inputs: most are 0);
+    the caller sets it only when every weight is finite (``0 * inf`` is NaN, which must not be lost)."""
     _, R, B, G = a.shape
     H, I = G // 4, x.shape[3]
     S = _gate_scales(B, G)
@@ -171,6 +172,8 @@ def lstm_forward_in(a, x, Wxh, bh, t, c, k, h, code):
                 ar[j] += br[j]
             for i in range(I):
                 xi, wi = xr[i], Wxh[r, i]
+                if skip_zeros and xi == f32(0.0):
+                    continue
                 for j in range(G):
                     ar[j] += xi * wi[j]
         cp, cn, kr, hr = c[r, t], c[r, t + 1], k[r, t], h[r, t + 1]
