@@ -14,7 +14,8 @@ Targets: L1 the ratio (the smallest over the cases of a model) >= 1.5 at hidden 
 hidden 128; L2 at hidden 128, T = 500 a step within 1.5x of its own matmul floor (the same products
 at the same shapes and precision, ``baselines.matmul_floor_shapes`` with the cell's gates); L3 the
 peak memory of a step at T = 1000, hidden 128, 10 replicas, reported, and with ``bptt.truncate``
-set no larger than with full BPTT.
+set no larger than with full BPTT. L1's note gives, for the smallest ratio, the ratio of that case's
+matmul floor alone (``_ceiling``): how far any cell code could go at those shapes with this BLAS.
 """
 from __future__ import annotations
 
@@ -49,6 +50,18 @@ def _default_grid(args):
 
 def _cfg(model, hidden, T, task, precision, **values):
     return _config(model, task=task, length=T, hidden=hidden, replicas=10, precision=precision, **values)
+
+
+def _ceiling(model, case, steps, repeats) -> float:
+    """PyTorch x 10 / the matmul floor of ``case`` (``baselines.matmul_floor_shapes``: the products
+    of an rnnexp step at its shapes, nothing else), side by side: the ratio a step made of its
+    matmuls alone would reach, the most any cell code could get at those shapes."""
+    H, T, task = int(case["hidden"]), int(case["T"]), case["task"]
+    x, _ = baselines.long_task_batch(task, T, 32, np.random.default_rng(0))
+    I, O = (2, 1) if task == "adding" else (10, 10)
+    floor = baselines.matmul_floor_timer(x.shape[0], 10, 32, H, I, O, G=GATES[model], dtype=np.float32)
+    times = interleaved([floor, baselines.torch_long_timer(model, H, T, task)], steps, repeats)
+    return float(np.median(10 * times[:, 1] / times[:, 0]))
 
 
 def long_section(args):
@@ -87,7 +100,8 @@ def long_section(args):
             note = NO_TORCH if not have_torch else (
                 f"smallest of {len(cases)} cases (T {sorted(set(cases['T']))}, {'/'.join(sorted(set(cases['task'])))}) "
                 f"at hidden {worst['hidden']}, T {worst['T']}, {worst['task']}; largest "
-                f"{cases['ratio_float32'].max():.2f}; float64 at T = 100: {cases['ratio_float64'].min():.2f} smallest")
+                f"{cases['ratio_float32'].max():.2f}; float64 at T = 100: {cases['ratio_float64'].min():.2f} smallest; "
+                f"the ratio of that case's matmul floor alone: {_ceiling(model, worst, steps, repeats):.2f}")
             targets.append(_target("L1 long vs PyTorch", f"{model}, {label}: PyTorch x 10 / rnnexp 10 replicas (float32)",
                                    cases["ratio_float32"].min() if have_torch else np.nan, goal, note))
     for model in models:
