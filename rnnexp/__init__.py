@@ -5,7 +5,8 @@ The package is a house of rooms; each imports only the rooms listed after it (te
 checks it from the source, and that no import cycle exists):
 
 - ``engine/``   Hydra-free numerics: activations, losses, init, optim, gradients, ``network``
-                (NetSpec, output layer, loss) and ``models/`` (rnn, birnn, lstm, gru).   -> numpy only
+                (NetSpec, output layer, loss) and ``models/`` (rnn, birnn, lstm, gru).
+                                                    -> numpy (and numba: float32's compiled kernels)
 - ``tasks/``    one module or package per task, found by name (``Task`` protocol); ``addition/``: bit
                 sequences, evaluation sets, batches, accuracies, seed 001's metric, the causal
                 limits; ``adding``, ``copy`` (long-range dependencies).                  -> engine
