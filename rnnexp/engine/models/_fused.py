@@ -30,7 +30,7 @@ import numpy as np
 
 ACT = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 KERNELS = ("act_add", "lstm_forward", "lstm_forward_in", "lstm_backward", "lstm_backward_into", "gru_gates", "gru_output", "gru_backward_zn", "gru_backward_r",
-           "softmax_xent")
+           "gru_backward_zn_into", "gru_backward_r_into",            "softmax_xent")
 
 
 def code(act) -> int:
@@ -62,6 +62,8 @@ def compile_all() -> None:
     k["gru_output"](z(1, 1, 1, 2), z(1, 1, 1, 6), 0, z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2), 0)
     k["gru_backward_zn"](z(1, 1, 1, 6), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 6), 0)
     k["gru_backward_r"](z(1, 1, 1, 6), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
+    k["gru_backward_zn_into"](z(1, 1, 1, 6), z(2, 1, 1, 2), 0, z(1, 1, 2), z(1, 1, 1, 6), 0)
+    k["gru_backward_r_into"](z(1, 1, 1, 6), z(2, 1, 1, 2), 0, z(1, 1, 2), z(1, 1, 2), z(1, 1, 1, 6), z(1, 1, 2))
     k["softmax_xent"](z(1, 1, 1, 3), z(1, 1, 1), z(1, 1, 1), z(1, 1, 1, 3))
 
 

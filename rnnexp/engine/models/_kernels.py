@@ -263,6 +263,24 @@ def gru_output(pre_n, xw, t, h_prev, gates, h_new, c):
                     hn[j] = nn + gr[j] * (hp[j] - nn)
 
 
+@jit(inline="always")
+def _gru_backward_zn_row(gr, hp, dhr, dp, H, c):
+    """One problem's ``gru_backward_zn``; each gate's block a slice of its own (as in the LSTM's)."""
+    z, n, dz, dn = gr[:H], gr[2 * H :], dp[:H], dp[2 * H :]
+    for j in range(H):
+        dz[j] = dhr[j] * (hp[j] - n[j]) * (z[j] * (f32(1.0) - z[j]))
+        dn[j] = dhr[j] * (f32(1.0) - z[j]) * dact(n[j], c)
+
+
+@jit(inline="always")
+def _gru_backward_r_row(gr, hp, dhr, drr, dp, dhp, H):
+    """One problem's ``gru_backward_r``."""
+    z, rg, dr = gr[:H], gr[H : 2 * H], dp[H : 2 * H]
+    for j in range(H):
+        dr[j] = drr[j] * hp[j] * (rg[j] * (f32(1.0) - rg[j]))
+        dhp[j] = dhr[j] * z[j] + drr[j] * rg[j]
+
+
 @jit
 def gru_backward_zn(g, h_prev, dh, dpre, c):
     """GRU backwards, part 1: ``dpre`` through z, ``dh (h_prev - n) z'``, and through n,
@@ -272,11 +290,10 @@ def gru_backward_zn(g, h_prev, dh, dpre, c):
     for s in range(n_):
         for r in range(R):
             for b in range(B):
-                gr, hp, dhr, dp = g[s, r, b], h_prev[s, r, b], dh[s, r, b], dpre[s, r, b]
-                for j in range(H):
-                    z, nn = gr[j], gr[2 * H + j]
-                    dp[j] = dhr[j] * (hp[j] - nn) * (z * (f32(1.0) - z))
-                    dp[2 * H + j] = dhr[j] * (f32(1.0) - z) * dact(nn, c)
+                if c == 0:
+                    _gru_backward_zn_row(g[s, r, b], h_prev[s, r, b], dh[s, r, b], dpre[s, r, b], H, 0)
+                else:
+                    _gru_backward_zn_row(g[s, r, b], h_prev[s, r, b], dh[s, r, b], dpre[s, r, b], H, c)
 
 
 @jit
@@ -288,11 +305,34 @@ def gru_backward_r(g, h_prev, dh, drh, dpre, dh_prev):
     for s in range(n_):
         for r in range(R):
             for b in range(B):
-                gr, hp, dhr, drr, dp, dhp = g[s, r, b], h_prev[s, r, b], dh[s, r, b], drh[s, r, b], dpre[s, r, b], dh_prev[s, r, b]
-                for j in range(H):
-                    rr = gr[H + j]
-                    dp[H + j] = drr[j] * hp[j] * (rr * (f32(1.0) - rr))
-                    dhp[j] = dhr[j] * gr[j] + drr[j] * rr
+                _gru_backward_r_row(g[s, r, b], h_prev[s, r, b], dh[s, r, b], drh[s, r, b], dpre[s, r, b],
+                                    dh_prev[s, r, b], H)
+
+
+@jit
+def gru_backward_zn_into(g, h, t, dh, dpre, c):
+    """Step ``t`` of a layer's BPTT (``gru.Cell.back_layer``): ``gru_backward_zn`` on the layer's whole
+    caches (``g: (T, R, B, 3H)``, ``h: (T+1, R, B, H)``), ``dh: (R, B, H)``, writing straight into the
+    replica-major ``dpre: (R, T, B, 3H)``."""
+    _, R, B, G = g.shape
+    H = G // 3
+    for r in range(R):
+        for b in range(B):
+            if c == 0:
+                _gru_backward_zn_row(g[t, r, b], h[t, r, b], dh[r, b], dpre[r, t, b], H, 0)
+            else:
+                _gru_backward_zn_row(g[t, r, b], h[t, r, b], dh[r, b], dpre[r, t, b], H, c)
+
+
+@jit
+def gru_backward_r_into(g, h, t, dh, drh, dpre, dh_prev):
+    """Step ``t``'s ``gru_backward_r`` on the whole caches (see ``gru_backward_zn_into``); ``drh,
+    dh_prev: (R, B, H)``."""
+    _, R, B, G = g.shape
+    H = G // 3
+    for r in range(R):
+        for b in range(B):
+            _gru_backward_r_row(g[t, r, b], h[t, r, b], dh[r, b], drh[r, b], dpre[r, t, b], dh_prev[r, b], H)
 
 
 @jit

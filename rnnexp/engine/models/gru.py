@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import init
 from ..activations import sigmoid
-from . import _fused, _stack
+from . import _fused, _ops, _stack
 from ._ops import T_, outer_sum
 
 
@@ -104,6 +104,33 @@ class Cell:
         dh_prev += drh
         dh_prev += dpre[..., : 2 * H] @ T_(Whh[..., : 2 * H])
         return dpre, (dh_prev,)
+
+    @staticmethod
+    def back_layer(spec, lp, c, dout, dS=None):
+        """Full BPTT through the layer in float32 (``_windows.layer_back``'s loop), or None (float64).
+        As the LSTM's (``lstm.Cell.back_layer``): per step two kernel calls and two matmuls into
+        arrays of its own, ``dL/da_t`` written straight into the replica-major result, the weights'
+        transposes C-contiguous; the arithmetic of ``back``, in its order."""
+        g = c["gates"]
+        if not _fused.use(g.dtype):
+            return None
+        T, R, B, G = g.shape
+        H, h = G // 3, c["h"]
+        dpre = _ops.empty(T, R, B, G, g.dtype)
+        rm = _ops.memory(dpre)
+        dh = np.zeros((R, B, H), g.dtype) if dS is None else np.array(dS[0], g.dtype, order="C")
+        drh, dh_prev = np.empty((R, B, H), g.dtype), np.empty((R, B, H), g.dtype)
+        WzrT = np.ascontiguousarray(T_(lp["Whh"][..., : 2 * H]))  # (R, 2H, H)
+        WnT = np.ascontiguousarray(T_(lp["Whh"][..., 2 * H :]))  # (R, H, H)
+        zn, rk, code = _fused.kernel("gru_backward_zn_into"), _fused.kernel("gru_backward_r_into"), _fused.code(spec.act)
+        for t in range(T - 1, -1, -1):
+            dh += dout[t]
+            zn(g, h, t, dh, rm, code)
+            np.matmul(dpre[t, ..., 2 * H :], WnT, out=drh)  # dL/d(r * h_{t-1})
+            rk(g, h, t, dh, drh, rm, dh_prev)  # dh_prev = dh * z + drh * r
+            np.matmul(dpre[t, ..., : 2 * H], WzrT, out=dh)
+            dh += dh_prev
+        return dpre, (dh,)
 
     @staticmethod
     def grad_Whh(lp, c, dpre):
