@@ -22,6 +22,14 @@ A cell is a small class in its model's module that knows one layer's step:
 - ``grad_Whh(lp, cache, dpre) -> (R, H, G*H)``.
 - ``state_grads(spec, lp, cache, t, dS) -> {name: array}``: what the profile measures.
 
+Two optional shortcuts, for a cell whose float32 step runs compiled kernels (``_fused``); each
+returns None when it does not apply, and the generic path runs:
+
+- ``run_inputs(spec, lp, inp, s0) -> cache | None``: ``run`` from the layer's inputs rather than
+  their projections (the LSTM projects a few inputs inside its kernel).
+- ``back_layer(spec, lp, cache, dout, dS) -> (dpre, dS_prev) | None``: full BPTT through the layer
+  (``_windows.layer_back`` without a ``record``), the cell's own loop over the steps.
+
 Layer l's parameters are ``Wxh, Whh, bh`` (layer 0) and ``Wxh_l1, Whh_l1, bh_l1``, ... (birnn's
 backward direction adds ``_b`` before the layer suffix). ``lp`` is one layer's parameters under the
 plain names.
