@@ -50,28 +50,30 @@ def test_a_float32_step_equals_the_float64_numpy_step(model, layers, truncate, a
         _close(_step(model, task, "float64", act, truncate, layers), _step(model, task, "float32", act, truncate, layers))
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_the_lstm_s_own_loops_equal_the_generic_ones(monkeypatch, layers):
-    """The float32 LSTM's two shortcuts against the generic code: projecting a layer's inputs in the
-    forward kernel (``run_inputs``; every layer here, hidden 8) against ``run`` on the projections,
+@pytest.mark.parametrize("model,layers", [("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2), ("rnn", 2)])
+def test_the_cells_own_loops_equal_the_generic_ones(monkeypatch, model, layers):
+    """A float32 cell's two shortcuts against the generic code: projecting a layer's inputs in the
+    forward kernels (``run_inputs``; every layer here, hidden 8) against ``run`` on the projections,
     and its own BPTT loop (``back_layer``) against ``_windows.layer_back``'s loop over ``back``."""
-    from rnnexp.engine.models import lstm
+    from rnnexp.engine import models
 
+    cell = models.get(model).cell
     for task in ("adding", "copy"):
-        fast = _step("lstm", task, "float32", "tanh", None, layers)
-        monkeypatch.setattr(lstm, "PROJECT_IN_KERNEL", 0)
-        monkeypatch.setattr(lstm.Cell, "back_layer", staticmethod(lambda *a: None))
-        _close(fast, _step("lstm", task, "float32", "tanh", None, layers))
+        fast = _step(model, task, "float32", "tanh", None, layers)
+        monkeypatch.setattr(_fused, "PROJECT_IN_KERNEL", 0)
+        monkeypatch.setattr(cell, "back_layer", staticmethod(lambda *a: None))
+        _close(fast, _step(model, task, "float32", "tanh", None, layers))
         monkeypatch.undo()
 
 
-def test_an_infinite_input_weight_gives_nan_where_float64_does():
-    """The LSTM's in-kernel projection skips inputs of 0, but ``0 * inf`` is NaN: with an infinite
-    weight on a one-hot input the float32 loss is NaN for the replica whose weight it is, as in float64
+@pytest.mark.parametrize("model", ["lstm", "gru"])
+def test_an_infinite_input_weight_gives_nan_where_float64_does(model):
+    """The in-kernel projection skips inputs of 0, but ``0 * inf`` is NaN: with an infinite weight on
+    a one-hot input the float32 loss is NaN for the replica whose weight it is, as in float64
     (NumPy's product), and finite for the other."""
     losses = {}
     for precision in ("float64", "float32"):
-        spec, params, (x, y, mask) = step_inputs("lstm", "copy", precision, hidden=8)
+        spec, params, (x, y, mask) = step_inputs(model, "copy", precision, hidden=8)
         params["Wxh"][0, 3, 5] = np.inf  # replica 0, the weight of input class 3 (0 in most steps)
         with np.errstate(all="ignore"):
             losses[precision] = network.loss_and_grads(spec, params, x, y, mask=mask)[0]

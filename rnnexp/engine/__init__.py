@@ -12,9 +12,9 @@ with a leading replica axis), so tests and notebooks call it directly.
   loss, forward and backward through any model.
 - ``models/``: the sequence models (rnn, birnn, lstm, gru), each an object with the ``Model``
   protocol (``models.get(name)``); a float32 step runs the cells' element-wise work in compiled
-  kernels (``models/_fused.py``, ``models/_kernels.py``: numba, imported only then).
+  kernels (``models/_fused.py``; ``models/_kernels*.py``: numba, imported only then).
 
-May import: numpy, numba (``models/_kernels.py`` only), ctypes (``allocator``) and the modules of
+May import: numpy, numba (``models/_kernels*.py`` only), ctypes (``allocator``) and the modules of
 this package only. Nothing above (tasks, training,
 configuration, storage, reporting) may be imported from here.
 """

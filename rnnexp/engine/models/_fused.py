@@ -28,9 +28,11 @@ import functools
 
 import numpy as np
 
+PROJECT_IN_KERNEL = 16  # layers with at most this many inputs (a task's own) project them in the kernels
 ACT = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
-KERNELS = ("act_add", "lstm_forward", "lstm_forward_in", "lstm_backward", "lstm_backward_into", "gru_gates", "gru_output", "gru_backward_zn", "gru_backward_r",
-           "gru_backward_zn_into", "gru_backward_r_into",            "softmax_xent")
+KERNELS = ("act_add", "lstm_forward", "lstm_forward_in", "lstm_backward", "lstm_backward_into", "gru_gates",
+           "gru_output", "gru_gates_in", "gru_output_in", "gru_backward_zn", "gru_backward_r", "gru_backward_zn_into",
+           "gru_backward_r_into", "softmax_xent")
 
 
 def code(act) -> int:
@@ -40,10 +42,14 @@ def code(act) -> int:
 
 @functools.lru_cache(maxsize=None)
 def kernels():
-    """The compiled kernels (``_kernels``), imported on first use: ``{name: function}``."""
-    from . import _kernels
+    """The compiled kernels (``_kernels``, ``_kernels_lstm``, ``_kernels_gru``), imported on first
+    use: ``{name: function}``."""
+    from . import _kernels, _kernels_gru, _kernels_lstm
 
-    return {name: getattr(_kernels, name) for name in KERNELS}
+    found = {}
+    for module in (_kernels, _kernels_lstm, _kernels_gru):
+        found.update({name: getattr(module, name) for name in KERNELS if hasattr(module, name)})
+    return found
 
 
 def compile_all() -> None:
@@ -58,12 +64,15 @@ def compile_all() -> None:
     k["lstm_forward_in"](z(1, 1, 1, 8), z(1, 1, 1, 2), z(1, 2, 8), z(1, 1, 8), True, 0, z(1, 2, 1, 2), z(1, 1, 1, 2),
                          z(1, 2, 1, 2), 0)
     k["lstm_backward_into"](z(1, 1, 1, 8), z(1, 2, 1, 2), z(1, 1, 1, 2), 0, z(1, 1, 2), z(1, 1, 2), z(1, 1, 1, 8), 0)
-    k["gru_gates"](z(1, 1, 1, 4), z(1, 1, 1, 6), 0, z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
-    k["gru_output"](z(1, 1, 1, 2), z(1, 1, 1, 6), 0, z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2), 0)
+    k["gru_gates"](z(1, 1, 4), z(1, 1, 1, 6), 0, z(1, 2, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
+    k["gru_output"](z(1, 1, 2), z(1, 1, 1, 6), 0, z(1, 2, 1, 2), z(1, 1, 1, 6), 0)
+    k["gru_gates_in"](z(1, 1, 4), z(1, 1, 1, 2), z(1, 2, 6), z(1, 1, 6), True, 0, z(1, 2, 1, 2), z(1, 1, 1, 6),
+                      z(1, 1, 1, 2))
+    k["gru_output_in"](z(1, 1, 2), z(1, 1, 1, 2), z(1, 2, 6), z(1, 1, 6), True, 0, z(1, 2, 1, 2), z(1, 1, 1, 6), 0)
     k["gru_backward_zn"](z(1, 1, 1, 6), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 6), 0)
     k["gru_backward_r"](z(1, 1, 1, 6), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
-    k["gru_backward_zn_into"](z(1, 1, 1, 6), z(2, 1, 1, 2), 0, z(1, 1, 2), z(1, 1, 1, 6), 0)
-    k["gru_backward_r_into"](z(1, 1, 1, 6), z(2, 1, 1, 2), 0, z(1, 1, 2), z(1, 1, 2), z(1, 1, 1, 6), z(1, 1, 2))
+    k["gru_backward_zn_into"](z(1, 1, 1, 6), z(1, 2, 1, 2), 0, z(1, 1, 2), z(1, 1, 1, 6), 0)
+    k["gru_backward_r_into"](z(1, 1, 1, 6), z(1, 2, 1, 2), 0, z(1, 1, 2), z(1, 1, 2), z(1, 1, 1, 6), z(1, 1, 2))
     k["softmax_xent"](z(1, 1, 1, 3), z(1, 1, 1), z(1, 1, 1), z(1, 1, 1, 3))
 
 

@@ -29,6 +29,8 @@ class Cell:
 
     @staticmethod
     def run(spec, lp, xw, s0):
+        if _fused.use(xw.dtype):  # float32: the element-wise work compiled, one pass per product
+            return _run_fused(spec, lp, s0, xw.shape, "", _fused.replica_rows(xw))
         T, R, B, G = xw.shape
         H = G // 3
         act = spec.act.f
@@ -39,15 +41,6 @@ class Cell:
         rh = np.empty((T, R, B, H), xw.dtype)  # r * h_{t-1}: what Whh[:, 2H:] multiplies
         h[0] = s0[0]
         zr, pre_n = np.empty((R, B, 2 * H), xw.dtype), np.empty((R, B, H), xw.dtype)  # reused every step
-        if _fused.use(xw.dtype):  # float32: the element-wise work compiled, one pass per product
-            code, xr = _fused.code(spec.act), _fused.replica_rows(xw)
-            gates_, output = _fused.kernel("gru_gates"), _fused.kernel("gru_output")
-            for t in range(T):
-                np.matmul(h[t], Wzr, out=zr)
-                gates_(zr[None], xr, t, h[t : t + 1], gates[t : t + 1], rh[t : t + 1])
-                np.matmul(rh[t], Wn, out=pre_n)
-                output(pre_n[None], xr, t, h[t : t + 1], gates[t : t + 1], h[t + 1 : t + 2], code)
-            return {"h": h, "h_prev": h[:-1], "gates": gates, "rh": rh}
         for t in range(T):
             a = gates[t]
             np.matmul(h[t], Wzr, out=zr)
@@ -62,6 +55,18 @@ class Cell:
             h[t + 1] *= a[..., :H]
             h[t + 1] += n  # n + z * (h_{t-1} - n)
         return {"h": h, "h_prev": h[:-1], "gates": gates, "rh": rh}
+
+    @staticmethod
+    def run_inputs(spec, lp, inp, s0):
+        """``run`` from the layer's inputs, projected inside the kernels (float32, at most
+        ``_fused.PROJECT_IN_KERNEL`` inputs; see ``lstm.Cell.run_inputs``), or None."""
+        if not _fused.use(inp.dtype) or inp.shape[-1] > _fused.PROJECT_IN_KERNEL:
+            return None
+        T, R, B, _ = inp.shape
+        Wxh = lp["Wxh"]
+        bh = lp["bh"] if "bh" in lp else np.zeros((R, 1, Wxh.shape[-1]), Wxh.dtype)
+        return _run_fused(spec, lp, s0, (T, R, B, Wxh.shape[-1]), "_in", np.ascontiguousarray(inp),
+                          np.ascontiguousarray(Wxh), np.ascontiguousarray(bh), bool(np.isfinite(Wxh).all()))
 
     @staticmethod
     def prepare(spec, lp, c):
@@ -115,7 +120,7 @@ class Cell:
         if not _fused.use(g.dtype):
             return None
         T, R, B, G = g.shape
-        H, h = G // 3, c["h"]
+        H, h = G // 3, _ops.memory(c["h"])
         dpre = _ops.empty(T, R, B, G, g.dtype)
         rm = _ops.memory(dpre)
         dh = np.zeros((R, B, H), g.dtype) if dS is None else np.array(dS[0], g.dtype, order="C")
@@ -141,6 +146,27 @@ class Cell:
     @staticmethod
     def state_grads(spec, lp, c, t, dS):
         return {"h": dS[0]}
+
+
+def _run_fused(spec, lp, s0, shape, variant, *inputs):
+    """``Cell.run`` in float32: per step the two recurrent matmuls, each followed by a kernel
+    (``gru_gates``, ``gru_output``, or their ``_in`` variants that project the inputs themselves)."""
+    T, R, B, G = shape
+    H, dtype = G // 3, lp["Whh"].dtype
+    Wzr = np.ascontiguousarray(lp["Whh"][..., : 2 * H])  # (R, H, 2H)
+    Wn = np.ascontiguousarray(lp["Whh"][..., 2 * H :])  # (R, H, H)
+    gates = np.empty(shape, dtype)  # post-activation z, r, n
+    h, rh = _ops.empty(T + 1, R, B, H, dtype), _ops.empty(T, R, B, H, dtype)  # replica-major: rows for the sums
+    h[0] = s0[0]
+    hm, rhm = _ops.memory(h), _ops.memory(rh)
+    zr, pre_n = np.empty((R, B, 2 * H), dtype), np.empty((R, B, H), dtype)  # reused every step
+    gates_, output, code = _fused.kernel("gru_gates" + variant), _fused.kernel("gru_output" + variant), _fused.code(spec.act)
+    for t in range(T):
+        np.matmul(h[t], Wzr, out=zr)
+        gates_(zr, *inputs, t, hm, gates, rhm)
+        np.matmul(rh[t], Wn, out=pre_n)
+        output(pre_n, *inputs, t, hm, gates, code)
+    return {"h": h, "h_prev": h[:-1], "gates": gates, "rh": rh}
 
 
 MODEL = _stack.Stack(Cell)  # the model: stacked layers of this cell (the Model protocol, rnnexp.engine.models)

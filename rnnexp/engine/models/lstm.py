@@ -33,8 +33,6 @@ class Conf(ModelConf):
     forget_bias: float = 1.0  # initial forget-gate bias (only with bias=true)
 
 
-PROJECT_IN_KERNEL = 16  # float32 layers with at most this many inputs project them in the kernel (run_inputs)
-
 RULES = {"model.forget_bias": (lambda v: math.isfinite(v), "a finite number")}
 
 
@@ -74,14 +72,14 @@ class Cell:
     @staticmethod
     def run_inputs(spec, lp, inp, s0):
         """``run`` from the layer's inputs ``(T, R, B, I)`` instead of their projections, when the
-        kernel projects them itself (float32, ``I <= PROJECT_IN_KERNEL``: a task's own inputs); else
+        kernel projects them itself (float32, ``I <= _fused.PROJECT_IN_KERNEL``: a task's own inputs); else
         None (``_windows.layer_forward`` projects them and calls ``run``).
 
         Why: at T = 1000 the projections ``(T, R, B, 4H)`` are written, have the bias added and are
         read back, three passes over memory for 2 numbers a step (``adding``); a kernel does the
         product from the inputs in the registers (measured: a step 12-23 % faster at T = 1000), and
         skips the inputs that are 0 (a one-hot input of 10 numbers costs one product, not ten)."""
-        if not _fused.use(inp.dtype) or inp.shape[-1] > PROJECT_IN_KERNEL:
+        if not _fused.use(inp.dtype) or inp.shape[-1] > _fused.PROJECT_IN_KERNEL:
             return None
         T, R, B, _ = inp.shape
         Wxh = lp["Wxh"]
