@@ -81,6 +81,18 @@ def use(dtype) -> bool:
     return dtype == np.float32
 
 
+def projection_inputs(lp: dict, inp: np.ndarray):
+    """What a forward kernel that projects a layer's inputs itself takes (``x, Wxh, bh, skip_zeros``:
+    C-contiguous; ``bh`` zeros without a bias; skipping inputs of 0 only while every weight is finite,
+    since ``0 * inf`` is NaN), or None: not float32, or more than ``PROJECT_IN_KERNEL`` inputs."""
+    if not use(inp.dtype) or inp.shape[-1] > PROJECT_IN_KERNEL:
+        return None
+    Wxh = lp["Wxh"]
+    bh = lp["bh"] if "bh" in lp else np.zeros((Wxh.shape[0], 1, Wxh.shape[-1]), Wxh.dtype)
+    return (np.ascontiguousarray(inp), np.ascontiguousarray(Wxh), np.ascontiguousarray(bh),
+            bool(np.isfinite(Wxh).all()))
+
+
 def replica_rows(xw: np.ndarray) -> np.ndarray:
     """The input projections ``(T, R, B, X)`` as the forward kernels read them: their replica-major
     memory ``(R, T, B, X)``, C-contiguous (a view of what ``_ops.project`` returns; else a copy)."""

@@ -60,13 +60,10 @@ class Cell:
     def run_inputs(spec, lp, inp, s0):
         """``run`` from the layer's inputs, projected inside the kernels (float32, at most
         ``_fused.PROJECT_IN_KERNEL`` inputs; see ``lstm.Cell.run_inputs``), or None."""
-        if not _fused.use(inp.dtype) or inp.shape[-1] > _fused.PROJECT_IN_KERNEL:
+        inputs = _fused.projection_inputs(lp, inp)
+        if inputs is None:
             return None
-        T, R, B, _ = inp.shape
-        Wxh = lp["Wxh"]
-        bh = lp["bh"] if "bh" in lp else np.zeros((R, 1, Wxh.shape[-1]), Wxh.dtype)
-        return _run_fused(spec, lp, s0, (T, R, B, Wxh.shape[-1]), "_in", np.ascontiguousarray(inp),
-                          np.ascontiguousarray(Wxh), np.ascontiguousarray(bh), bool(np.isfinite(Wxh).all()))
+        return _run_fused(spec, lp, s0, inp.shape[:3] + (lp["Wxh"].shape[-1],), "_in", *inputs)
 
     @staticmethod
     def prepare(spec, lp, c):
