@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import baselines
+from .. import config, tasks
 from ..config import BpttConf
 from .measure import _config, _target, interleaved, peak_step_memory, step_timer
 
@@ -57,9 +58,11 @@ def _ceiling(model, case, steps, repeats) -> float:
     of an rnnexp step at its shapes, nothing else), side by side: the ratio a step made of its
     matmuls alone would reach, the most any cell code could get at those shapes."""
     H, T, task = int(case["hidden"]), int(case["T"]), case["task"]
-    x, _ = baselines.long_task_batch(task, T, 32, np.random.default_rng(0))
-    I, O = (2, 1) if task == "adding" else (10, 10)
-    floor = baselines.matmul_floor_timer(x.shape[0], 10, 32, H, I, O, G=GATES[model], dtype=np.float32)
+    cfg = _cfg(model, H, T, task, "float32")
+    task_ = tasks.make(cfg)  # its steps (copy: T + 2K), inputs and outputs, as the step timed has them
+    spec = config.net_spec(cfg, task_)
+    floor = baselines.matmul_floor_timer(task_.T, cfg.replicas, cfg.batch, H, spec.n_in, spec.loss_fn.n_out,
+                                         G=GATES[model], dtype=np.float32)
     times = interleaved([floor, baselines.torch_long_timer(model, H, T, task)], steps, repeats)
     return float(np.median(10 * times[:, 1] / times[:, 0]))
 
