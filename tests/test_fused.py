@@ -66,6 +66,30 @@ def test_the_cells_own_loops_equal_the_generic_ones(monkeypatch, model, layers):
         monkeypatch.undo()
 
 
+@pytest.mark.parametrize("model", ["lstm", "gru", "rnn"])
+def test_a_cells_own_loop_takes_the_gradient_arriving_from_later_steps(monkeypatch, model):
+    """``back_layer`` given ``dS`` (a window's gradient from the steps after it; the protocol of
+    ``_windows.layer_back``) gives the generic loop's ``dL/da`` and state gradients, and leaves the
+    caller's ``dS`` alone."""
+    from rnnexp.engine import models
+    from rnnexp.engine.models import _stack, _windows
+
+    spec, params, (x, y, mask) = step_inputs(model, "adding", "float32", hidden=8)
+    cell, lp = models.get(model).cell, _stack.layer_params(params, 0)
+    c = _windows.layer_forward(cell, spec, lp, network._in_float(params, x), [np.zeros((2, 4, 8), np.float32)] * 2)
+    rng = np.random.default_rng(1)
+    dout = rng.normal(size=c["h"][1:].shape).astype(np.float32)
+    dS = tuple(rng.normal(size=(2, 4, 8)).astype(np.float32) for _ in cell.states)
+    given = tuple(s.copy() for s in dS)
+    own = _windows.layer_back(cell, spec, lp, c, dout, dS)
+    for a, b in zip(dS, given):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(cell, "back_layer", staticmethod(lambda *a: None))
+    generic = _windows.layer_back(cell, spec, lp, c, dout, given)
+    for a, b in zip([own[0], *own[1]], [generic[0], *generic[1]]):
+        np.testing.assert_allclose(a, b, rtol=0, atol=STEP_RTOL * np.abs(b).max())
+
+
 @pytest.mark.parametrize("model", ["lstm", "gru"])
 def test_an_infinite_input_weight_gives_nan_where_float64_does(model):
     """The in-kernel projection skips inputs of 0, but ``0 * inf`` is NaN: with an infinite weight on

@@ -30,6 +30,14 @@ def memory(a: np.ndarray) -> np.ndarray:
     return m
 
 
+def carried(dS, n: int, shape: tuple, dtype) -> list[np.ndarray]:
+    """The ``n`` state gradients a cell's own BPTT loop (``back_layer``) carries from step to step:
+    C-contiguous arrays of its own that it updates in place, ``dS`` copied, or zeros without it."""
+    if dS is None:
+        return [np.zeros(shape, dtype) for _ in range(n)]
+    return [np.array(s, dtype, order="C") for s in dS]
+
+
 def replica_major(a: np.ndarray) -> np.ndarray:
     """``a`` (time-major indexing) copied into replica-major memory, unless it already is."""
     return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)

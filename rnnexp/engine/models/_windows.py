@@ -56,7 +56,8 @@ def window_size(k: int) -> int:
 
 def layer_forward(cell, spec, lp, inp, s0) -> dict:
     """One layer over all steps: ``inp: (T, R, B, n)`` -> cache (``cache["h"][1:]`` is its output)."""
-    c = cell.run_inputs(spec, lp, inp, s0) if hasattr(cell, "run_inputs") else None
+    run_inputs = getattr(cell, "run_inputs", None)  # a cell's optional shortcut (as back_layer below)
+    c = run_inputs(spec, lp, inp, s0) if run_inputs is not None else None
     if c is None:  # the usual way: the input projections for all steps at once, then the cell
         xw = project(inp, lp["Wxh"])  # (T, R, B, G*H)
         if "bh" in lp:

@@ -120,7 +120,7 @@ class Cell:
         H, h = G // 3, _ops.memory(c["h"])
         dpre = _ops.empty(T, R, B, G, g.dtype)
         rm = _ops.memory(dpre)
-        dh = np.zeros((R, B, H), g.dtype) if dS is None else np.array(dS[0], g.dtype, order="C")
+        (dh,) = _ops.carried(dS, 1, (R, B, H), g.dtype)
         drh, dh_prev = np.empty((R, B, H), g.dtype), np.empty((R, B, H), g.dtype)
         WzrT = np.ascontiguousarray(T_(lp["Whh"][..., : 2 * H]))  # (R, 2H, H)
         WnT = np.ascontiguousarray(T_(lp["Whh"][..., 2 * H :]))  # (R, H, H)

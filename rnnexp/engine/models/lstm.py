@@ -134,10 +134,7 @@ class Cell:
         T, R, B, G = g.shape
         dpre = _ops.empty(T, R, B, G, g.dtype)
         rm = _ops.memory(dpre)
-        if dS is None:
-            dh, dc = np.zeros((R, B, G // 4), g.dtype), np.zeros((R, B, G // 4), g.dtype)
-        else:  # our own C-contiguous copies: the kernel and the matmul write them in place
-            dh, dc = (np.array(s, g.dtype, order="C") for s in dS)
+        dh, dc = _ops.carried(dS, 2, (R, B, G // 4), g.dtype)  # the kernel and the matmul write them in place
         WhhT = np.ascontiguousarray(T_(lp["Whh"]))
         cm, km = _ops.memory(c["c"]), _ops.memory(c["k"])
         step, code = _fused.kernel("lstm_backward_into"), _fused.code(spec.act)

@@ -62,7 +62,7 @@ class Cell:
         Cell.prepare(spec, lp, c)
         T, R, B, H = dout.shape
         dpre = _ops.empty(T, R, B, H, dout.dtype)
-        dh = np.zeros((R, B, H), dout.dtype) if dS is None else np.array(dS[0], dout.dtype, order="C")
+        (dh,) = _ops.carried(dS, 1, (R, B, H), dout.dtype)
         WhhT, dfh = np.ascontiguousarray(T_(lp["Whh"])), c["dfh"]
         for t in range(T - 1, -1, -1):
             dh += dout[t]
