@@ -75,6 +75,23 @@ def dact(y, c):
     return f32(1.0)
 
 
+@jit(inline="always")
+def _projection_row(out, xr, W, b, lo, skip_zeros):
+    """``out = b[lo:lo+n] + xr W[:, lo:lo+n]`` (n = len(out)): one problem's input projection of a
+    block of gates, skipping inputs of 0 when ``skip_zeros`` (see ``_kernels_lstm.lstm_forward_in``)."""
+    n = out.shape[0]
+    bb = b[lo : lo + n]
+    for j in range(n):
+        out[j] = bb[j]
+    for i in range(xr.shape[0]):
+        xi = xr[i]
+        if skip_zeros and xi == f32(0.0):
+            continue
+        w = W[i, lo : lo + n]
+        for j in range(n):
+            out[j] += xi * w[j]
+
+
 @jit
 def act_add(a, xw, t, c):
     """``a = act(a + xw[t])`` in place: the Elman step after its matmul."""

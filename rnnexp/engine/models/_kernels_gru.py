@@ -5,24 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import act, dact, f32, jit, sigmoid
-
-
-@jit(inline="always")
-def _projection_row(out, xr, W, b, lo, skip_zeros):
-    """``out = b[lo:lo+n] + xr W[:, lo:lo+n]`` (n = len(out)): one problem's input projection of a
-    block of gates, skipping inputs of 0 when ``skip_zeros`` (see ``lstm_forward_in``)."""
-    n = out.shape[0]
-    bb = b[lo : lo + n]
-    for j in range(n):
-        out[j] = bb[j]
-    for i in range(xr.shape[0]):
-        xi = xr[i]
-        if skip_zeros and xi == f32(0.0):
-            continue
-        w = W[i, lo : lo + n]
-        for j in range(n):
-            out[j] += xi * w[j]
+from ._kernels import _projection_row, act, dact, f32, jit, sigmoid
 
 
 @jit(inline="always")

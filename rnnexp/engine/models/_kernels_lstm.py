@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import act, dact, f32, jit, sigmoid, tanh
+from ._kernels import _projection_row, act, dact, f32, jit, sigmoid, tanh
 
 
 @jit(inline="always")
@@ -87,22 +87,13 @@ def lstm_forward_in(a, x, Wxh, bh, skip_zeros, t, c, k, h, code):
     and read back. ``skip_zeros``: an input of 0 adds nothing (one-hot and 0/1 inputs: most are 0);
     the caller sets it only when every weight is finite (``0 * inf`` is NaN, which must not be lost)."""
     _, R, B, G = a.shape
-    H, I = G // 4, x.shape[3]
+    H = G // 4
     S = _gate_scales(B, G)
-    zero = np.zeros((B, G), np.float32)  # the projections are in A already
+    X = np.empty((B, G), np.float32)  # one replica's projections at a time
     for r in range(R):
-        A, br = a[t, r], bh[r, 0]
         for b in range(B):
-            ar, xr = A[b], x[t, r, b]
-            for j in range(G):
-                ar[j] += br[j]
-            for i in range(I):
-                xi, wi = xr[i], Wxh[r, i]
-                if skip_zeros and xi == f32(0.0):
-                    continue
-                for j in range(G):
-                    ar[j] += xi * wi[j]
-        _lstm_step_block(A, zero, S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, code)
+            _projection_row(X[b], x[t, r, b], Wxh[r], bh[r, 0], 0, skip_zeros)
+        _lstm_step_block(a[t, r], X, S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, code)
 
 
 @jit(inline="always")
