@@ -314,13 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"sweep declared ('' for none); one of: {', '.join(studies.names())}")
     args = ap.parse_args(argv)
     for d in args.dir:
-        try:
-            is_dir = d.is_dir()
-        except OSError as e:  # below a folder that may not be entered (``/root/...``, a colleague's 0700 home)
-            print(f"rnnexp.report: error: cannot reach {d}: {e.strerror}", file=sys.stderr)
-            return 2
-        if not is_dir:
-            print(f"rnnexp.report: error: {d} is not a folder", file=sys.stderr)
+        problem = results.not_a_folder(d)
+        if problem:
+            print(f"rnnexp.report: error: {problem}", file=sys.stderr)
             return 2
     if len({d.resolve() for d in args.dir}) < len(args.dir):
         print("rnnexp.report: error: a dir is named twice", file=sys.stderr)

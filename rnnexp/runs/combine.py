@@ -152,13 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rnnexp.collect", description=__doc__.splitlines()[0])
     ap.add_argument("dir", type=Path, help="a sweep dir (or any folder holding runs)")
     args = ap.parse_args(argv)
-    try:
-        is_dir = args.dir.is_dir()
-    except OSError as e:  # below a folder that may not be entered (``/root/...``, a colleague's 0700 home)
-        print(f"rnnexp.collect: error: cannot reach {results.printable(args.dir)}: {e.strerror}", file=sys.stderr)
-        return 2
-    if not is_dir:
-        print(f"rnnexp.collect: error: {results.printable(args.dir)} is not a folder", file=sys.stderr)
+    problem = results.not_a_folder(args.dir)
+    if problem:
+        print(f"rnnexp.collect: error: {problem}", file=sys.stderr)
         return 2
     try:
         tables = collect(args.dir)

@@ -101,6 +101,17 @@ def printable(path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def not_a_folder(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a folder of runs (one line, printable), or None when it can:
+    not a folder, or below a folder that may not be entered (``/root/...``, a colleague's 0700 home)."""
+    try:
+        if path.is_dir():
+            return None
+    except OSError as e:
+        return f"cannot reach {printable(path)}: {e.strerror}"
+    return f"{printable(path)} is not a folder"
+
+
 def write_table(df: pd.DataFrame, path: Path) -> str:
     """Write ``df`` as CSV atomically; returns the SHA-256 of what was written."""
     text = df.to_csv(index=False)
