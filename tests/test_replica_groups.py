@@ -57,6 +57,12 @@ def test_group_sizes():
     assert network.replica_group_size(network.NetSpec(hidden=8), 300, 7, 32) == 3  # 614 KB a replica
     assert network.replica_group_size(network.NetSpec(hidden=128, precision="float32"), 1000, 10, 32) == 1
     assert network.replica_group_size(network.NetSpec(hidden=16, precision="float32"), 100, 10, 32) == 10
+    # float32 at 8.4 MB a replica (hidden 64, copy at T = 1000): the Elman RNN in groups of one, the
+    # gated cells in one group (network's note on replica groups); at 16.7 MB all in groups of one
+    for model, at_64, at_128 in (("rnn", 1, 1), ("gru", 10, 1), ("lstm", 10, 1)):
+        for hidden, want in ((64, at_64), (128, at_128)):
+            spec = network.NetSpec(model=model, hidden=hidden, precision="float32")
+            assert network.replica_group_size(spec, 1020, 10, 32) == want, (model, hidden)
 
 
 def test_training_in_replica_groups_gives_the_same_tables(monkeypatch):

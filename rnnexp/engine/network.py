@@ -125,9 +125,13 @@ GROUP_MIN_BYTES = 512 * 2**10
 GROUP_BYTES = 2 * 2**20
 # A float32 step's element-wise work runs compiled, row by row (engine/models/_fused.py), and no
 # longer sweeps whole arrays; there groups pay only on far larger steps, and cost a Python-level
-# time loop each. Measured side by side (lstm, float32, 10 replicas, batch 32, adding): hidden 16,
-# T = 1000 (2 MB a replica) 319 ms a step in one group, 533 ms in groups of one; hidden 64, T = 1000
-# (8 MB) 2562 ms in one group, 1270 ms in groups of one; at 4 MB (hidden 64, T = 500) the same.
+# time loop each. Measured side by side (10 replicas, batch 32, copy, median of 4 steps each):
+# the Elman RNN at 8.4 MB a replica (hidden 64, T = 1000; hidden 128, T = 500) 353 / 431 ms a step
+# in groups of one against 391 / 475 ms in one group; the gated cells, whose per-step products
+# gain most from NumPy's batched matmul over replicas, the other way: at hidden 64, T = 1000 the lstm
+# 854 ms in one group against 982 in groups of one, the gru 677 against 802; at 16.7 MB a replica
+# (hidden 128, T = 1000) they are indifferent (lstm 2482 / 2532 ms, gru 2108 / 2093). So a model
+# may raise the threshold (``Model.fused_group_min_bytes``).
 FUSED_GROUP_MIN_BYTES = 4 * 2**20
 FUSED_GROUP_BYTES = 8 * 2**20
 
@@ -140,7 +144,8 @@ def replica_group_size(spec: NetSpec, T: int, R: int, B: int) -> int:
     """Replicas per group for a step of ``T`` steps and batch ``B`` (``R``: one group)."""
     per = T * B * spec.hidden * spec.dtype.itemsize  # one (T, B, hidden) array of one replica
     if _fused.use(spec.dtype):
-        least, size = FUSED_GROUP_MIN_BYTES, FUSED_GROUP_BYTES
+        least = max(FUSED_GROUP_MIN_BYTES, getattr(spec.impl, "fused_group_min_bytes", 0))
+        size = max(FUSED_GROUP_BYTES, least)
     else:
         least, size = GROUP_MIN_BYTES, GROUP_BYTES
     return R if per <= least else int(np.clip(size // per, 1, R))

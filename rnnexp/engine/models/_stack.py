@@ -147,6 +147,9 @@ class Stack:
 
     def __init__(self, cell):
         self.cell = cell
+        # optional (``network.replica_group_size``): a float32 step of at most this many bytes per
+        # replica's (T, B, hidden) array runs all replicas as one group
+        self.fused_group_min_bytes = getattr(cell, "fused_group_min_bytes", 0)
 
     def __repr__(self) -> str:
         return f"Stack({self.cell.__module__}.{self.cell.__qualname__})"

@@ -20,6 +20,10 @@ from ._ops import T_, outer_sum
 
 
 class Cell:
+    # a float32 step runs as one replica group up to this many bytes a replica (hidden 64, T = 1000
+    # is 8.4 MB): the per-step products gain more from NumPy's matmul over replicas than the
+    # caches lose (measured in ``network``'s note on replica groups)
+    fused_group_min_bytes = 12 * 2**20
     gates = 3
     states = ("h",)
 
