@@ -90,6 +90,35 @@ def test_a_cells_own_loop_takes_the_gradient_arriving_from_later_steps(monkeypat
         np.testing.assert_allclose(a, b, rtol=0, atol=STEP_RTOL * np.abs(b).max())
 
 
+def test_the_backward_kernel_sums_the_input_and_bias_gradients_and_keeps_nan():
+    """The LSTM's backward kernel sums ``dL/dWxh`` and ``dL/dbh`` of a layer whose inputs it projected
+    (``_fused.input_sums``), skipping inputs of 0: the sums equal BLAS's, and ``layer_grads`` uses
+    them. A NaN in one problem's ``dL/da`` at step 0 must make every input's weight gradient NaN, as
+    BLAS's ``0 * NaN`` does, not only the one input that is 1 there: then the sums are not used."""
+    from rnnexp.engine import models
+    from rnnexp.engine.models import _ops, _stack, _windows
+
+    spec, params, (x, y, mask) = step_inputs("lstm", "copy", "float32", hidden=8)
+    cell, lp = models.get("lstm").cell, _stack.layer_params(params, 0)
+    x = network._in_float(params, x)
+    rng = np.random.default_rng(2)
+    for poison in (False, True):
+        c = _windows.layer_forward(cell, spec, lp, x, [np.zeros((2, 4, 8), np.float32)] * 2)
+        dout = rng.normal(size=c["h"][1:].shape).astype(np.float32)
+        if poison:
+            dout[0, 0, 0, 0] = np.nan  # replica 0, problem 0, step 0: x there is one-hot
+        dpre = _windows.layer_back(cell, spec, lp, c, dout)[0]
+        blas = {"Wxh": _ops.outer_sum(x, dpre), "bh": _ops.bias_grad(dpre)}
+        got = _windows.layer_grads(cell, lp, c, dpre)
+        assert (_fused.input_grads(c, dpre) is None) == poison
+        for k in blas:
+            np.testing.assert_array_equal(np.isnan(got[k]), np.isnan(blas[k]), err_msg=k)
+            ok = ~np.isnan(blas[k])
+            np.testing.assert_allclose(got[k][ok], blas[k][ok], rtol=0, atol=1e-5 * np.abs(blas[k][ok]).max())
+        if poison:
+            assert np.isnan(blas["Wxh"][0]).any(axis=-1).all() and np.isfinite(blas["Wxh"][1]).all()  # every input
+
+
 @pytest.mark.parametrize("model", ["lstm", "gru"])
 def test_an_infinite_input_weight_gives_nan_where_float64_does(model):
     """The in-kernel projection skips inputs of 0, but ``0 * inf`` is NaN: with an infinite weight on

@@ -92,6 +92,24 @@ def _projection_row(out, xr, W, b, lo, skip_zeros):
             out[j] += xi * w[j]
 
 
+@jit(inline="always")
+def _input_grads_row(dp, xr, dW, db):
+    """Adds one problem's ``dp = dL/da`` to the bias and input-weight gradients, ``db += dp`` and
+    ``dW += xr^T dp`` (``dW: (I, n)``, ``db: (n,)``, float64 sums), skipping inputs of 0: a one-hot
+    input of 10 numbers adds one row, not ten. ``0 * dp`` is 0 only while ``dp`` is finite, so the
+    caller keeps the sums only when ``db`` is (``_fused.input_grads``)."""
+    n = dp.shape[0]
+    for j in range(n):
+        db[j] += dp[j]
+    for i in range(xr.shape[0]):
+        xi = xr[i]
+        if xi == f32(0.0):
+            continue
+        w = dW[i]
+        for j in range(n):
+            w[j] += xi * dp[j]
+
+
 @jit
 def act_add(a, xw, t, c):
     """``a = act(a + xw[t])`` in place: the Elman step after its matmul."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import _projection_row, act, dact, f32, jit, sigmoid, tanh
+from ._kernels import _input_grads_row, _projection_row, act, dact, f32, jit, sigmoid, tanh
 
 
 @jit(inline="always")
@@ -129,11 +129,13 @@ def lstm_backward(g, c_prev, k, dh, dc_next, dpre, dc_prev, c):
 
 
 @jit
-def lstm_backward_into(g, c, k, t, dh, dc, dpre, code):
+def lstm_backward_into(g, c, k, t, dh, dc, dpre, code, x, dW, db, sums):
     """Step ``t`` of a layer's BPTT (``lstm.Cell.back_layer``): ``lstm_backward`` on the layer's whole
     caches (``g: (T, R, B, 4H)``; in replica-major memory ``c: (R, T+1, B, H)``, ``k: (R, T, B, H)``),
     writing ``dL/da_t`` straight into the replica-major ``dpre: (R, T, B, 4H)`` and ``dc: (R, B, H)`` in place (dL/dc_t in,
-    dL/dc_{t-1} out); ``dh = dL/dh_t``."""
+    dL/dc_{t-1} out); ``dh = dL/dh_t``. With ``sums`` (``_fused.InputGrads``) it also adds each row of
+    ``dL/da_t`` to ``db: (R, 4H)`` and, times the layer's inputs ``x: (T, R, B, I)``, to
+    ``dW: (R, I, 4H)`` while the row is in the registers."""
     _, R, B, G = g.shape
     H = G // 4
     for r in range(R):
@@ -143,3 +145,5 @@ def lstm_backward_into(g, c, k, t, dh, dc, dpre, code):
                 _lstm_backward_row(gr, cp, kr, dhr, dcr, dp, dcr, H, 0)
             else:
                 _lstm_backward_row(gr, cp, kr, dhr, dcr, dp, dcr, H, code)
+            if sums:
+                _input_grads_row(dp, x[t, r, b], dW[r], db[r])

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
-from . import _ops
+from . import _fused, _ops
 from ._ops import T_, bias_grad, outer_sum, project
 
 MIN_WINDOW = 64  # steps: the smallest window (see window_size)
@@ -96,10 +96,11 @@ def layer_backward(cell, spec, lp, c, dout, record=None) -> np.ndarray:
 
 
 def layer_grads(cell, lp, c, dpre) -> dict[str, np.ndarray]:
+    summed = _fused.input_grads(c, dpre)  # the bias and input-weight gradients a backward kernel summed
     dpre = _ops.replica_major(dpre)  # copied once: the sums below read it as rows without copying
-    g = {"Wxh": outer_sum(c["inp"], dpre), "Whh": cell.grad_Whh(lp, c, dpre)}
+    g = {"Wxh": outer_sum(c["inp"], dpre) if summed is None else summed[0], "Whh": cell.grad_Whh(lp, c, dpre)}
     if "bh" in lp:
-        g["bh"] = bias_grad(dpre)
+        g["bh"] = bias_grad(dpre) if summed is None else summed[1]
     return g
 
 

@@ -86,7 +86,9 @@ class Cell:
         inputs = _fused.projection_inputs(lp, inp)
         if inputs is None:
             return None
-        return _run_fused(spec, lp, s0, inp.shape[:3] + (lp["Wxh"].shape[-1],), "lstm_forward_in", *inputs)
+        c = _run_fused(spec, lp, s0, inp.shape[:3] + (lp["Wxh"].shape[-1],), "lstm_forward_in", *inputs)
+        c["projected"] = inputs[0]  # the inputs, C-contiguous: back_layer's kernel sums their gradients
+        return c
 
     @staticmethod
     def prepare(spec, lp, c):
@@ -142,10 +144,12 @@ class Cell:
         WhhT = np.ascontiguousarray(T_(lp["Whh"]))
         cm, km = _ops.memory(c["c"]), _ops.memory(c["k"])
         step, code = _fused.kernel("lstm_backward_into"), _fused.code(spec.act)
+        sums = _fused.input_sums(c, G)  # the bias and input-weight gradients, summed in the kernel
         for t in range(T - 1, -1, -1):
             dh += dout[t]
-            step(g, cm, km, t, dh, dc, rm, code)
+            step(g, cm, km, t, dh, dc, rm, code, *sums)
             np.matmul(dpre[t], WhhT, out=dh)
+        _fused.keep_input_grads(c, dpre, sums)
         return dpre, (dh, dc)
 
     @staticmethod
