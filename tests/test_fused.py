@@ -155,6 +155,13 @@ def test_the_float32_softmax_kernel_equals_numpy_in_float64():
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
         np.testing.assert_array_equal(np.isinf(a), np.isinf(b))
     assert np.isnan(loss32[0, 0, :2]).all() and np.isinf(loss32[0, 0, 3]) and np.isfinite(loss32.ravel()[4:]).all()
+    # the kernel's own exp (Cephes' expf, vectorised) is accurate relatively, not only next to 1:
+    # softmax([x, 0])_0 = 1 / (1 + e^-x) down to x = -80 (3e-35)
+    x = np.linspace(-80, 0, 100_001)
+    z = np.stack([x, np.zeros_like(x)], -1).reshape(1, 1, -1, 2).astype(np.float32)
+    _, p = losses._softmax_k(z, np.ones(z.shape[:-1], np.float32))
+    want = 1 / (1 + np.exp(-z[..., 0].astype(np.float64)))
+    assert (np.abs(p[..., 0] - want) / want).max() <= 5e-7
 
 
 def test_the_kernels_run_for_float32_only():

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .activations import sigmoid
-from .models import _fused
+from .models import _fused, _ops
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,11 @@ def _squared(z, y):
 def _softmax_k(z, y):
     """k-class softmax cross-entropy: ``logsumexp(z) - z_y``; gradient ``softmax(z) - onehot(y)``.
     In float32 a compiled kernel does it (``models._kernels.softmax_xent``)."""
-    if _fused.use(z.dtype):
-        z = np.ascontiguousarray(z)
-        loss, p = np.empty(z.shape[:-1], z.dtype), np.empty_like(z)
-        _fused.kernel("softmax_xent")(z, np.ascontiguousarray(y, dtype=z.dtype), loss, p)
+    if _fused.use(z.dtype):  # in replica-major memory, as the output layer writes z and reads p
+        T, R, B, K = z.shape
+        loss, p = np.empty((T, R, B), z.dtype), _ops.empty(T, R, B, K, z.dtype)
+        _fused.kernel("softmax_xent")(_ops.memory(_ops.replica_major(z)), np.ascontiguousarray(y, dtype=z.dtype),
+                                      loss, _ops.memory(p))
         return loss, p
     m = z.max(axis=-1, keepdims=True)
     e = np.exp(z - m)
