@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import _input_grads_row, _projection_row, act, dact, f32, jit, sigmoid, tanh
+from ._kernels import _input_grads_block, _projection_row, act, dact, f32, jit, sigmoid, tanh
 
 
 @jit(inline="always")
@@ -133,11 +133,12 @@ def lstm_backward_into(g, c, k, t, dh, dc, dpre, code, x, dW, db, sums):
     """Step ``t`` of a layer's BPTT (``lstm.Cell.back_layer``): ``lstm_backward`` on the layer's whole
     caches (``g: (T, R, B, 4H)``; in replica-major memory ``c: (R, T+1, B, H)``, ``k: (R, T, B, H)``),
     writing ``dL/da_t`` straight into the replica-major ``dpre: (R, T, B, 4H)`` and ``dc: (R, B, H)`` in place (dL/dc_t in,
-    dL/dc_{t-1} out); ``dh = dL/dh_t``. With ``sums`` (``_fused.InputGrads``) it also adds each row of
-    ``dL/da_t`` to ``db: (R, 4H)`` and, times the layer's inputs ``x: (T, R, B, I)``, to
-    ``dW: (R, I, 4H)`` while the row is in the registers."""
+    dL/dc_{t-1} out); ``dh = dL/dh_t``. With ``sums`` (``_fused.input_sums``) it also adds each row
+    of ``dL/da_t`` to ``db: (R, 4H)`` and, times the layer's inputs ``x: (T, R, B, I)``, to
+    ``dW: (R, I, 4H)`` while the row is in the registers (``_input_grads_step``)."""
     _, R, B, G = g.shape
     H = G // 4
+    pW, pb = np.empty((x.shape[-1], G), np.float32), np.empty(G, np.float32)
     for r in range(R):
         for b in range(B):
             gr, cp, kr, dhr, dcr, dp = g[t, r, b], c[r, t, b], k[r, t, b], dh[r, b], dc[r, b], dpre[r, t, b]
@@ -145,5 +146,5 @@ def lstm_backward_into(g, c, k, t, dh, dc, dpre, code, x, dW, db, sums):
                 _lstm_backward_row(gr, cp, kr, dhr, dcr, dp, dcr, H, 0)
             else:
                 _lstm_backward_row(gr, cp, kr, dhr, dcr, dp, dcr, H, code)
-            if sums:
-                _input_grads_row(dp, x[t, r, b], dW[r], db[r])
+        if sums:
+            _input_grads_block(dpre[r, t], x[t, r], dW[r], db[r], pW, pb)
