@@ -140,9 +140,12 @@ REPRESENTATIVE += FEW[4:] + ["hidden=\uff18", "hidden", "eval_bits=[16,32", "mod
 REPRESENTATIVE.remove("bias=maybe")  # the fast suite's budget: a bool is a type like hidden=abc's int
 # the fast suite's share of the overrides (the slow suite runs every one, and REPRESENTATIVE as
 # commands): lr=fast is a type like hidden=abc's; clip=bogus a group like model=123; clip.treshold=2
-# a misspelt key like hiden=4; optimizer.eps=1e309 an infinity like lr=inf; model= an empty value
+# a misspelt key like hiden=4; optimizer.eps=1e309 an infinity like lr=inf; model= an empty value;
+# hidden=\uff18 (a full-width digit) a type like hidden=abc's; order=foo a choice like model=123;
+# eval_bits=[16,32 unparsable like hidden=4,
 FAST_SHARE = [o for o in REPRESENTATIVE if o not in ("lr=fast", "clip=bogus", "clip.treshold=2",
-                                                     "optimizer.eps=1e309", "model=")]
+                                                     "optimizer.eps=1e309", "model=", "hidden=\uff18",
+                                                     "order=foo", "eval_bits=[16,32")]
 
 
 # the fast suite checks one of each kind of mistake (FAST_SHARE); the slow suite every entry (each
