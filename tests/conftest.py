@@ -83,7 +83,7 @@ def _report(kind: str):
 
 
 def _compiled_kernels(tmp: Path) -> tuple[list[str], dict]:
-    """The float32 cells' numba kernels compiled into their on-disk cache (~18 s on a fresh clone),
+    """The float32 cells' numba kernels compiled into their on-disk cache (~22 s on a fresh clone),
     so that the tests running float32 steps load them instead of compiling them on the first core."""
     return [sys.executable, "-c", "from rnnexp.engine.models import _fused; _fused.compile_all()"], {}
 

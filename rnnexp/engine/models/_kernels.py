@@ -24,7 +24,7 @@ from numba.extending import intrinsic
 jit = functools.partial(numba.njit, cache=True, error_model="numpy",
                         fastmath={"contract", "arcp", "afn", "reassoc"})
 # the element-wise functions are inlined where the kernels call them (measured: the LSTM forward kernel
-# 2.2x faster than with calls; compiling all fourteen kernels takes about 18 s once per machine, a run
+# 2.2x faster than with calls; compiling all fourteen kernels takes about 22 s once per machine, a run
 # compiles only those it uses)
 f32 = np.float32
 CLAMP = f32(7.90531110763549805)
