@@ -131,7 +131,7 @@ GROUP_BYTES = 2 * 2**20
 # gain most from NumPy's batched matmul over replicas, the other way: at hidden 64, T = 1000 the lstm
 # 854 ms in one group against 982 in groups of one, the gru 677 against 802; at 16.7 MB a replica
 # (hidden 128, T = 1000) they are indifferent (lstm 2482 / 2532 ms, gru 2108 / 2093). So a model
-# may raise the threshold (``Model.fused_group_min_bytes``).
+# may raise the threshold (a cell's ``fused_group_min_bytes``, ``models._stack``).
 FUSED_GROUP_MIN_BYTES = 4 * 2**20
 FUSED_GROUP_BYTES = 8 * 2**20
 

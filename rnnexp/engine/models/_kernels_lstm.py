@@ -135,7 +135,7 @@ def lstm_backward_into(g, c, k, t, dh, dc, dpre, code, x, dW, db, sums):
     writing ``dL/da_t`` straight into the replica-major ``dpre: (R, T, B, 4H)`` and ``dc: (R, B, H)`` in place (dL/dc_t in,
     dL/dc_{t-1} out); ``dh = dL/dh_t``. With ``sums`` (``_fused.input_sums``) it also adds each row
     of ``dL/da_t`` to ``db: (R, 4H)`` and, times the layer's inputs ``x: (T, R, B, I)``, to
-    ``dW: (R, I, 4H)`` while the row is in the registers (``_input_grads_step``)."""
+    ``dW: (R, I, 4H)`` while each replica's step of it is in the cache (``_kernels._input_grads_block``)."""
     _, R, B, G = g.shape
     H = G // 4
     pW, pb = np.empty((x.shape[-1], G), np.float32), np.empty(G, np.float32)

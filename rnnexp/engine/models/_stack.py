@@ -30,6 +30,10 @@ returns None when it does not apply, and the generic path runs:
 - ``back_layer(spec, lp, cache, dout, dS) -> (dpre, dS_prev) | None``: full BPTT through the layer
   (``_windows.layer_back`` without a ``record``), the cell's own loop over the steps.
 
+And an optional attribute, ``fused_group_min_bytes``: a float32 step of at most this many bytes per
+replica's ``(T, B, hidden)`` array runs all replicas as one group (``network.replica_group_size``;
+``Stack`` passes it on to the network).
+
 Layer l's parameters are ``Wxh, Whh, bh`` (layer 0) and ``Wxh_l1, Whh_l1, bh_l1``, ... (birnn's
 backward direction adds ``_b`` before the layer suffix). ``lp`` is one layer's parameters under the
 plain names.
