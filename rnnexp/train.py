@@ -151,9 +151,9 @@ def train(cfg: config.Config, replica_ids=None, observer: Observer | None = None
                 lr = np.where(epoch_loss > last_check, lr / 2, lr)
                 last_check = epoch_loss
             x, y, mask = batches.next(s)  # at s == steps: a diagnostic batch only, never trained on
-            loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
+            is_eval = s % cfg.eval_every == 0 or s == steps  # the cache is kept for the profile only then
+            loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask, keep_cache=is_eval)
             norm = gradients.global_norm(grads)
-            is_eval = s % cfg.eval_every == 0 or s == steps
             if is_eval:
                 pnorms = gradients.param_norms(grads)
                 profiles = network.state_grad_profile(spec, params, cache, z, y, mask)

@@ -92,6 +92,35 @@ def test_a_cells_own_loop_takes_the_gradient_arriving_from_later_steps(monkeypat
         np.testing.assert_allclose(a, b, rtol=0, atol=STEP_RTOL * np.abs(b).max())
 
 
+@pytest.mark.parametrize("model,layers", [("lstm", 1), ("lstm", 2), ("gru", 1)])
+def test_a_step_that_spends_its_cache_gives_the_same_numbers(monkeypatch, model, layers):
+    """``loss_and_grads(keep_cache=False)`` (what a training step that computes no profile asks) lets
+    the LSTM's BPTT write ``dL/da`` over its gates: the loss, logits and every gradient are those of a
+    step that keeps its cache, bit for bit, in one replica group and in two. A kept cache is left
+    as the forward pass made it (its profile is that of a cache no backward pass has seen), and a
+    profile asked of a spent cache is refused, not computed from overwritten gates."""
+    spec, params, (x, y, mask) = step_inputs(model, "copy", "float32", layers=layers, hidden=8)
+    z0, fresh = network.forward(spec, params, x)
+    unseen = network.state_grad_profile(spec, params, fresh, z0, y, mask)
+    loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
+    for k, v in network.state_grad_profile(spec, params, cache, z, y, mask).items():
+        np.testing.assert_array_equal(v, unseen[k], err_msg=k)
+    for groups in (1, 2):
+        monkeypatch.setattr(network, "replica_group_size", lambda spec, T, R, B, n=len(params["Why"]) // groups: n)
+        loss1, grads1, z1, spent = network.loss_and_grads(spec, params, x, y, mask=mask, keep_cache=False)
+        assert isinstance(spent, network.ReplicaGroups) == (groups == 2)
+        np.testing.assert_allclose(loss1, loss, rtol=0 if groups == 1 else 1e-6, atol=0)  # float32 sums by group
+        np.testing.assert_array_equal(z1, z)
+        for k in grads:
+            np.testing.assert_array_equal(grads1[k], grads[k], err_msg=k)
+        if model == "lstm":  # the gates became dL/da and left the cache
+            caches = [c for _, c in spent] if groups == 2 else [spent]
+            assert all("gates" not in lc for c in caches for lc in c["layers"])
+            assert all("gates" in lc for lc in cache["layers"])
+        with pytest.raises(ValueError, match="keep_cache=True"):
+            network.state_grad_profile(spec, params, spent, z1, y, mask)
+
+
 def test_the_backward_kernel_sums_the_input_and_bias_gradients_and_keeps_nan():
     """The LSTM's backward kernel sums ``dL/dWxh`` and ``dL/dbh`` of a layer whose inputs it projected
     (``_fused.input_sums``), skipping inputs of 0: the sums equal BLAS's, and ``layer_grads`` uses

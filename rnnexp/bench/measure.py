@@ -52,7 +52,7 @@ def step_timer(cfg: config.Config):
         with np.errstate(all="ignore"):
             for _ in range(n):
                 x, y, mask = batches.next(state["s"])
-                _, grads, _, _ = network.loss_and_grads(spec, state["params"], x, y, mask=mask)
+                _, grads, _, _ = network.loss_and_grads(spec, state["params"], x, y, mask=mask, keep_cache=False)
                 norm = gradients.global_norm(grads)
                 gradients.clip(grads, cfg.clip.name, cfg.clip.threshold, norm)
                 state["params"] = opt.step(state["params"], grads, lr, active)

@@ -156,31 +156,35 @@ def _replicas(a, sl, R):
     return a if a is None or np.ndim(a) < 2 or np.shape(a)[1] != R else a[:, sl]
 
 
-def loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
+def loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None, keep_cache=True):
     """Objective per replica ``(R,)``, its gradients, and the logits and cache for diagnostics.
 
     Replicas are independent, so a long step runs in replica groups (``replica_group_size``; the
     cache is then a ``ReplicaGroups``): every replica's numbers are the same, up to rounding in the
-    loss's sum."""
+    loss's sum. ``keep_cache=False``: the caller will not compute ``state_grad_profile`` from the
+    cache, so BPTT may write its gradients over cached arrays it no longer needs (the LSTM's float32
+    gates: no new array of the gates' size, and a faster kernel); the numbers are the same."""
     T, R, B, _ = x.shape
     G = R if h0 is not None else replica_group_size(spec, T, R, B)
     if G >= R:
-        return _loss_and_grads(spec, params, x, y, h0, mask)
+        return _loss_and_grads(spec, params, x, y, h0, mask, keep_cache)
     parts, cache = [], ReplicaGroups()
     for lo in range(0, R, G):
         sl = slice(lo, lo + G)
         out = _loss_and_grads(spec, {k: v[sl] for k, v in params.items()}, x[:, sl], _replicas(y, sl, R),
-                              None, _replicas(mask, sl, R))
+                              None, _replicas(mask, sl, R), keep_cache)
         parts.append(out)
         cache.append((sl, out[3]))
     grads = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
     return (np.concatenate([p[0] for p in parts]), grads, np.concatenate([p[2] for p in parts], axis=1), cache)
 
 
-def _loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None):
+def _loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None, keep_cache=True):
     T, R, B, _ = x.shape
     windows = truncated(spec, T)
     z, cache = (_forward_windows if windows else forward)(spec, params, x, h0)
+    if not keep_cache and isinstance(cache, dict):
+        cache["spend"] = True  # read by a model's backward (``_stack.Stack.backward``), which marks it "spent"
     elem, dz = step_losses(spec, z, y, mask)
     c = objective_scale(spec, T, B, mask, R)
     loss = elem.sum(axis=(0, 2)) * c  # (R,)
@@ -245,6 +249,9 @@ def state_grad_profile(spec: NetSpec, params, cache, z, y, mask=None):
         parts = [state_grad_profile(spec, {k: v[sl] for k, v in params.items()}, c, z[:, sl], _replicas(y, sl, R),
                                     _replicas(mask, sl, R)) for sl, c in cache]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if isinstance(cache, dict) and cache.get("spent"):
+        raise ValueError("this cache was used up by its backward pass: call loss_and_grads with keep_cache=True "
+                         "to compute the state-gradient profile from it")
     B = y.shape[2]
     last = None if mask is None else np.broadcast_to(mask, y.shape)[-1:]
     _, dz_last = step_losses(spec, z[-1:], y[-1:], last)

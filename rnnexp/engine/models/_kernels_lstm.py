@@ -51,10 +51,9 @@ def _gate_scales(G):
 
 @jit
 def lstm_forward(a, xw, t, c, k, h, code):
-    """Step ``t`` of the LSTM after its matmul: ``a[t]`` (pre-activations less ``xw``) becomes the
-    gates ``i, f, o, g`` in place; ``c_{t+1} = f c_t + i g``, ``k_t = act(c_{t+1})``, ``h_{t+1} = o k_t``.
-    ``a: (T, R, B, 4H)``; the others in replica-major memory: ``xw: (R, T, B, 4H)``, ``c, h: (R, T+1, B, H)``,
-    ``k: (R, T, B, H)``.
+    """Step ``t`` of the LSTM after its matmul: step t of ``a`` (pre-activations less ``xw``) becomes
+    the gates ``i, f, o, g`` in place; ``c_{t+1} = f c_t + i g``, ``k_t = act(c_{t+1})``, ``h_{t+1} = o k_t``.
+    All in replica-major memory: ``a, xw: (R, T, B, 4H)``, ``c, h: (R, T+1, B, H)``, ``k: (R, T, B, H)``.
 
     With ``act = tanh`` the four gates are one loop: ``sigmoid(x) = tanh(x / 2) / 2 + 1 / 2``, so every
     gate is ``s tanh(s x) + 1 - s`` with ``s = 1/2`` on ``i, f, o`` and ``1`` on ``g`` (the same
@@ -62,15 +61,15 @@ def lstm_forward(a, xw, t, c, k, h, code):
     the kernel 30-40 % faster at hidden 16-128). Each gate's block is a slice of its own
     (``ar[H:2H]``...): indexing one array at four offsets in one loop defeated vectorisation (the
     backward kernel was 3x slower so at hidden 64)."""
-    _, R, B, G = a.shape
+    R, _, B, G = a.shape
     H = G // 4
     S = _gate_scales(G)
     if code == 0:  # outside the loops, as in lstm_backward_into
         for r in range(R):
-            _lstm_step_block(a[t, r], xw[r, t], S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, 0)
+            _lstm_step_block(a[r, t], xw[r, t], S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, 0)
     else:
         for r in range(R):
-            _lstm_step_block(a[t, r], xw[r, t], S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, code)
+            _lstm_step_block(a[r, t], xw[r, t], S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, code)
 
 
 @jit
@@ -80,7 +79,7 @@ def lstm_forward_in(a, x, Wxh, bh, skip_zeros, t, c, k, h, code):
     (``lstm.Cell.run_inputs``), so that the ``(T, R, B, 4H)`` projections are never written to memory
     and read back. ``skip_zeros``: an input of 0 adds nothing (one-hot and 0/1 inputs: most are 0);
     the caller sets it only when every weight is finite (``0 * inf`` is NaN, which must not be lost)."""
-    _, R, B, G = a.shape
+    R, _, B, G = a.shape
     H = G // 4
     S = _gate_scales(G)
     X = np.empty((B, G), np.float32)  # one replica's projections at a time
@@ -88,65 +87,85 @@ def lstm_forward_in(a, x, Wxh, bh, skip_zeros, t, c, k, h, code):
         for b in range(B):
             _projection_row(X[b], x[t, r, b], Wxh[r], bh[r, 0], 0, skip_zeros)
         if code == 0:
-            _lstm_step_block(a[t, r], X, S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, 0)
+            _lstm_step_block(a[r, t], X, S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, 0)
         else:
-            _lstm_step_block(a[t, r], X, S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, code)
+            _lstm_step_block(a[r, t], X, S, c[r, t], c[r, t + 1], k[r, t], h[r, t + 1], H, code)
 
 
 @jit(inline="always")
-def _lstm_backward_row(gr, cp, kr, dhr, dcn, dp, dcp, H, c):
-    """One problem's LSTM step backwards (see ``lstm_backward``); ``dcn`` and ``dcp`` may be one array."""
-    gi, gf, go, gg = gr[:H], gr[H : 2 * H], gr[2 * H : 3 * H], gr[3 * H :]
-    di, df, do, dg = dp[:H], dp[H : 2 * H], dp[2 * H : 3 * H], dp[3 * H :]
+def _lstm_backward_row(gd, cp, kr, dhr, dcr, H, c):
+    """One problem's LSTM step backwards, in place: ``gd`` holds its gates ``i, f, o, g`` and becomes
+    ``dL/da``, ``dcr`` holds ``dL/dc_t`` (through step t+1) and becomes ``dL/dc_{t-1}``; ``cp = c_{t-1}``,
+    ``kr = act(c_t)``, ``dhr = dL/dh_t``.
+
+    In place because LLVM then vectorises the loop without checking at run time, on every call, that
+    none of its nine arrays overlaps another (its stores go where its loads came from): with
+    separate outputs those checks cost more than the loop at hidden 64 (measured: a layer's
+    backward kernel 52 -> 39 us a step at hidden 64, T = 1000, 10 replicas), and a training step's
+    BPTT writes ``dL/da`` over the gates, which it no longer needs, instead of into a new array."""
+    gi, gf, go, gg = gd[:H], gd[H : 2 * H], gd[2 * H : 3 * H], gd[3 * H :]
     for j in range(H):
         i, f, o, g, kk = gi[j], gf[j], go[j], gg[j], kr[j]
-        dc = dhr[j] * o * dact(kk, c) + dcn[j]
-        di[j] = dc * g * (i * (f32(1.0) - i))
-        df[j] = dc * cp[j] * (f * (f32(1.0) - f))
-        do[j] = dhr[j] * kk * (o * (f32(1.0) - o))
-        dg[j] = dc * i * dact(g, c)
-        dcp[j] = dc * f
+        dc = dhr[j] * o * dact(kk, c) + dcr[j]
+        gi[j] = dc * g * (i * (f32(1.0) - i))
+        gf[j] = dc * cp[j] * (f * (f32(1.0) - f))
+        go[j] = dhr[j] * kk * (o * (f32(1.0) - o))
+        gg[j] = dc * i * dact(g, c)
+        dcr[j] = dc * f
+
+
+@jit(inline="always")
+def _backward_steps(g, c, k, t0, dh, dc_next, dpre, dc_prev, H, code):
+    """``lstm_backward`` for one ``code`` (a literal where it is called)."""
+    n, R, B, G = dpre.shape
+    for s in range(n):
+        t = t0 + s
+        for r in range(R):
+            for b in range(B):
+                dp, dcp, gr, dcn = dpre[s, r, b], dc_prev[s, r, b], g[r, t, b], dc_next[s, r, b]
+                for j in range(G):
+                    dp[j] = gr[j]
+                for j in range(H):
+                    dcp[j] = dcn[j]
+                _lstm_backward_row(dp, c[r, t, b], k[r, t, b], dh[s, r, b], dcp, H, code)
 
 
 @jit
-def lstm_backward(g, c_prev, k, dh, dc_next, dpre, dc_prev, c):
-    """One LSTM step backwards (the NumPy cell's ``back`` per element): ``dpre = dL/da`` and
-    ``dc_prev = dL/dc_{t-1}`` from ``dh = dL/dh_t``, ``dc_next = dL/dc_t`` (through step t+1)."""
-    n, R, B, G = g.shape
-    H = G // 4
-    for s in range(n):
-        for r in range(R):
-            for b in range(B):
-                gr, cp, kr, dhr, dcn, dp, dcp = (g[s, r, b], c_prev[s, r, b], k[s, r, b], dh[s, r, b],
-                                                 dc_next[s, r, b], dpre[s, r, b], dc_prev[s, r, b])
-                if c == 0:
-                    _lstm_backward_row(gr, cp, kr, dhr, dcn, dp, dcp, H, 0)
-                else:
-                    _lstm_backward_row(gr, cp, kr, dhr, dcn, dp, dcp, H, c)
+def lstm_backward(g, c, k, t0, dh, dc_next, dpre, dc_prev, code):
+    """Steps ``t0 .. t0+n-1`` backwards (the NumPy cell's ``back`` per element; truncated BPTT's lags
+    and the generic loop over steps): ``dpre = dL/da: (n, R, B, 4H)`` and ``dc_prev = dL/dc_{t-1}``
+    from ``dh = dL/dh_t``, ``dc_next = dL/dc_t`` (through step t+1), ``(n, R, B, H)``; the layer's
+    caches read in place, in replica-major memory: ``g: (R, T, B, 4H)`` (the gates), ``c: (R, T+1, B, H)``,
+    ``k: (R, T, B, H)``. Each problem's gates and ``dL/dc_t`` are copied into its rows of the results,
+    which ``_lstm_backward_row`` then turns into the gradients in place."""
+    H = g.shape[3] // 4
+    if code == 0:  # outside the loops (see lstm_backward_into)
+        _backward_steps(g, c, k, t0, dh, dc_next, dpre, dc_prev, H, 0)
+    else:
+        _backward_steps(g, c, k, t0, dh, dc_next, dpre, dc_prev, H, code)
 
 
 @jit(inline="always")
-def _backward_step(g, c, k, t, dh, dc, dpre, x, dW, db, sums, H, code):
+def _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, H, code):
     """``lstm_backward_into``'s step for one ``code`` (a literal where it is called)."""
-    _, R, B, G = g.shape
+    R, _, B, G = g.shape
     for r in range(R):
         for b in range(B):
-            dcr = dc[r, b]
-            _lstm_backward_row(g[t, r, b], c[r, t, b], k[r, t, b], dh[r, b], dcr, dpre[r, t, b], dcr, H, code)
+            _lstm_backward_row(g[r, t, b], c[r, t, b], k[r, t, b], dh[r, b], dc[r, b], H, code)
     if sums:  # a loop of its own (in the one above it cost the rows 10 %); the step's dL/da is in L2
         pW, pb = np.empty((x.shape[-1], G), np.float32), np.empty(G, np.float32)
         for r in range(R):
-            _input_grads_block(dpre[r, t], x[t, r], dW[r], db[r], pW, pb)
+            _input_grads_block(g[r, t], x[t, r], dW[r], db[r], pW, pb)
 
 
 @jit
-def lstm_backward_into(g, c, k, t, dh, dc, dpre, code, x, dW, db, sums):
-    """Step ``t`` of a layer's BPTT (``lstm.Cell.back_layer``): ``lstm_backward`` on the layer's whole
-    caches (``g: (T, R, B, 4H)``; in replica-major memory ``c: (R, T+1, B, H)``, ``k: (R, T, B, H)``),
-    writing ``dL/da_t`` straight into the replica-major ``dpre: (R, T, B, 4H)`` and ``dc: (R, B, H)`` in place (dL/dc_t in,
-    dL/dc_{t-1} out); ``dh = dL/dh_t``. With ``sums`` (``_fused.input_sums``) it also adds each row
-    of ``dL/da_t`` to ``db: (R, 4H)`` and, times the layer's inputs ``x: (T, R, B, I)``, to
-    ``dW: (R, I, 4H)`` while each replica's step of it is in the cache (``_kernels._input_grads_block``).
+def lstm_backward_into(g, c, k, t, dh, dc, code, x, dW, db, sums):
+    """Step ``t`` of a layer's BPTT (``lstm.Cell.back_layer``), in place on the layer's whole arrays in
+    replica-major memory: ``g: (R, T, B, 4H)`` holds the gates, and step t's become ``dL/da_t``; ``c:
+    (R, T+1, B, H)``, ``k: (R, T, B, H)``; ``dc: (R, B, H)`` holds dL/dc_t and becomes dL/dc_{t-1};
+    ``dh = dL/dh_t``. With ``sums`` (``_fused.input_sums``) it also adds each row of ``dL/da_t`` to
+    ``db: (R, 4H)`` and, times the layer's inputs ``x: (T, R, B, I)``, to ``dW: (R, I, 4H)`` while each
+    replica's step of it is in the cache (``_kernels._input_grads_block``).
 
     ``code`` is tested once, outside the loops: with its two branches inside them (even per
     replica), LLVM kept the rows' vectorised loop but spent more around each call of it than the
@@ -154,6 +173,6 @@ def lstm_backward_into(g, c, k, t, dh, dc, dpre, code, x, dW, db, sums):
     64, T = 1000, 10 replicas)."""
     H = g.shape[3] // 4
     if code == 0:
-        _backward_step(g, c, k, t, dh, dc, dpre, x, dW, db, sums, H, 0)
+        _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, H, 0)
     else:
-        _backward_step(g, c, k, t, dh, dc, dpre, x, dW, db, sums, H, code)
+        _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, H, code)

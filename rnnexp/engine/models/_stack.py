@@ -27,8 +27,10 @@ returns None when it does not apply, and the generic path runs:
 
 - ``run_inputs(spec, lp, inp, s0) -> cache | None``: ``run`` from the layer's inputs rather than
   their projections (the LSTM projects a few inputs inside its kernel).
-- ``back_layer(spec, lp, cache, dout, dS) -> (dpre, dS_prev) | None``: full BPTT through the layer
-  (``_windows.layer_back`` without a ``record``), the cell's own loop over the steps.
+- ``back_layer(spec, lp, cache, dout, dS, spend) -> (dpre, dS_prev) | None``: full BPTT through the
+  layer (``_windows.layer_back`` without a ``record``), the cell's own loop over the steps. With
+  ``spend`` the cache is not read again (``Stack.backward`` of a cache marked ``"spend"``), and the
+  loop may write ``dL/da`` over what it no longer needs.
 
 And an optional attribute, ``fused_group_min_bytes``: a float32 step of at most this many bytes per
 replica's ``(T, B, hidden)`` array runs all replicas as one group (``network.replica_group_size``;
@@ -210,9 +212,11 @@ class Stack:
         if truncate is not None and truncate < T - 1:
             per_layer = _windows.truncated(cell, spec, lps, [(0, layers)], T, truncate, lambda a, top: dtop)
             return {pname(k, l): v for l, g in enumerate(per_layer) for k, v in g.items()}
+        spend = cache.pop("spend", False)  # network.loss_and_grads(keep_cache=False): read once, here
+        cache["spent"] = spend
         dpres, dout = [None] * L, dtop
         for l in range(L - 1, -1, -1):
-            dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout)
+            dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout, spend=spend)
             if l:
                 dout = project(dpres[l], T_(lps[l]["Wxh"]))  # dL/d(outputs of layer l-1)
         grads = {}

@@ -106,9 +106,13 @@ class Cell:
     def back(spec, lp, c, t, dS, out=None):
         dh, dc_next = dS
         g = c["gates"][t]
-        if _fused.use(g.dtype):
+        if _fused.use(g.dtype):  # the kernel reads the caches in place from the steps' index
+            steps = range(c["gates"].shape[0])[t]
+            t0 = steps if isinstance(steps, int) else steps.start
+            assert isinstance(steps, int) or steps.step == 1, "a slice of consecutive steps"
             d, dc = _fused.scratch(g, out), np.empty(dh.shape, g.dtype)
-            _fused.call("lstm_backward", g, c["c_prev"][t], c["k"][t], dh, dc_next, d, dc, _fused.code(spec.act))
+            gm, cm, km = (_ops.memory(c[name]) for name in ("gates", "c", "k"))
+            _fused.call("lstm_backward", gm, cm, km, t0, dh, dc_next, d, dc, _fused.code(spec.act))
             return _fused.written(d, out), (d @ T_(lp["Whh"]), dc)
         H = g.shape[-1] // 4
         i, f, o, gg = g[..., :H], g[..., H : 2 * H], g[..., 2 * H : 3 * H], g[..., 3 * H :]
@@ -125,29 +129,34 @@ class Cell:
         return dpre, (dpre @ T_(lp["Whh"]), dc)
 
     @staticmethod
-    def back_layer(spec, lp, c, dout, dS=None):
+    def back_layer(spec, lp, c, dout, dS=None, spend=False):
         """Full BPTT through the layer in float32 (``_windows.layer_back``'s loop, for the compiled
         kernels), or None (float64: the generic loop over ``back``).
 
-        Per step one kernel call and one matmul, with nothing copied: the kernel reads the forward
-        caches in place and writes ``dL/da_t`` straight into the replica-major result (``back``'s
-        ``out`` is a strided view, which a kernel can only fill through a scratch copy), ``dc`` is
-        updated in place, the matmul writes ``dL/dh_{t-1}`` over ``dh`` and multiplies by a
-        C-contiguous copy of ``Whh^T`` (a transposed view made BLAS 1.6x slower at hidden 64)."""
+        Per step one kernel call and one matmul, with nothing copied: the kernel turns step t's
+        gates into ``dL/da_t`` in place (``_kernels_lstm._lstm_backward_row`` says why), reading the
+        other caches in place; ``dc`` is updated in place, the matmul writes ``dL/dh_{t-1}`` over
+        ``dh`` and multiplies by a C-contiguous copy of ``Whh^T`` (a transposed view made BLAS 1.6x
+        slower at hidden 64). ``spend``: the cache is not read again (a training step's), so the
+        gates themselves become ``dL/da`` and leave the cache; otherwise a copy of them does (one
+        pass over memory, what writing a new array costs anyway)."""
         g = c["gates"]
         if not _fused.use(g.dtype):
             return None
         T, R, B, G = g.shape
-        dpre = _ops.empty(T, R, B, G, g.dtype)
-        rm = _ops.memory(dpre)
+        if spend:
+            dpre = c.pop("gates")
+        else:
+            dpre = _ops.empty(T, R, B, G, g.dtype)
+            np.copyto(_ops.memory(dpre), _ops.memory(g))
         dh, dc = _ops.carried(dS, 2, (R, B, G // 4), g.dtype)  # the kernel and the matmul write them in place
         WhhT = np.ascontiguousarray(T_(lp["Whh"]))
-        cm, km = _ops.memory(c["c"]), _ops.memory(c["k"])
+        rm, cm, km = (_ops.memory(a) for a in (dpre, c["c"], c["k"]))
         step, code = _fused.kernel("lstm_backward_into"), _fused.code(spec.act)
         sums = _fused.input_sums(c, G)  # the bias and input-weight gradients, summed in the kernel
         for t in range(T - 1, -1, -1):
             dh += dout[t]
-            step(g, cm, km, t, dh, dc, rm, code, *sums)
+            step(rm, cm, km, t, dh, dc, code, *sums)
             np.matmul(dpre[t], WhhT, out=dh)
         _fused.keep_input_grads(c, dpre, sums)
         return dpre, (dh, dc)
@@ -166,16 +175,16 @@ def _run_fused(spec, lp, s0, shape, kernel, *inputs):
     ``inputs`` (the projections, or the inputs and ``Wxh, bh``) for the rest of the step."""
     T, R, B, G = shape
     H, dtype = G // 4, lp["Whh"].dtype
-    gates = np.empty(shape, dtype)  # post-activation i, f, o, g
-    # h, c, k in replica-major memory: the kernels index it whole, and BPTT's gradient sums read h
-    # as rows without a copy
+    # the gates (post-activation i, f, o, g), h, c, k in replica-major memory: the kernels index it
+    # whole, BPTT's gradient sums read h and dL/da (written over the gates) as rows without a copy
+    gates = _ops.empty(T, R, B, G, dtype)
     h, c, k = (_ops.empty(n, R, B, H, dtype) for n in (T + 1, T + 1, T))
     h[0], c[0] = s0
-    hm, cm, km = (_ops.memory(a) for a in (h, c, k))
+    gm, hm, cm, km = (_ops.memory(a) for a in (gates, h, c, k))
     step, code, Whh = _fused.kernel(kernel), _fused.code(spec.act), lp["Whh"]
     for t in range(T):
         np.matmul(h[t], Whh, out=gates[t])
-        step(gates, *inputs, t, cm, km, hm, code)
+        step(gm, *inputs, t, cm, km, hm, code)
     return {"h": h, "c": c, "h_prev": h[:-1], "c_prev": c[:-1], "gates": gates, "k": k}
 
 
