@@ -22,9 +22,9 @@ pytestmark = pytest.mark.usefixtures("compiled_kernels")  # float32 steps: the k
 STEP_RTOL = 1e-4  # float32 step / float64 step, relative to each array's largest entry (measured: at most 6e-6)
 
 
-def _step(model, task, precision, act, truncate, layers=1):
+def _step(model, task, precision, act, truncate, layers=1, hidden=8):
     spec, params, (x, y, mask) = step_inputs(model, task, precision, layers=layers, truncate=truncate,
-                                             hidden=8, activation=act)
+                                             hidden=hidden, activation=act)
     loss, grads, z, cache = network.loss_and_grads(spec, params, x, y, mask=mask)
     return {"loss": loss, **{f"grad {k}": v for k, v in grads.items()},
             **{f"profile {k}": v for k, v in network.state_grad_profile(spec, params, cache, z, y, mask).items()}}
@@ -50,6 +50,21 @@ FAST = {c for c in CASES if c[3] == "tanh" and c[0] != "birnn"} | {("gru", 1, No
 def test_a_float32_step_equals_the_float64_numpy_step(model, layers, truncate, act):
     for task in ("adding", "copy", "addition"):
         _close(_step(model, task, "float64", act, truncate, layers), _step(model, task, "float32", act, truncate, layers))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_an_lstm_whose_kernel_takes_the_logits_gradient_equals_the_float64_step(monkeypatch, layers):
+    """At hidden 32 the LSTM's top layer takes ``dz`` and ``Why`` and adds ``dz_t Why^T`` in its
+    backward kernel (``Stack.backward_from_output``; at hidden 8 only a task with one output does):
+    the float32 step, profile included, equals the float64 NumPy step on every task."""
+    from rnnexp.engine import models
+
+    taken = []
+    fused = models.get("lstm").backward_from_output
+    monkeypatch.setattr(models.get("lstm"), "backward_from_output", lambda *a: taken.append(fused(*a)) or taken[-1])
+    for task in ("adding", "copy", "addition"):
+        _close(_step("lstm", task, "float64", "tanh", None, layers, 32), _step("lstm", task, "float32", "tanh", None, layers, 32))
+    assert [g is not None for g in taken] == [False, True] * 3  # float64 never, float32 on every task
 
 
 @pytest.mark.parametrize("model,layers", [("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2), ("rnn", 2)])
@@ -168,6 +183,37 @@ def test_an_infinite_input_weight_gives_nan_where_float64_does(model):
             losses[precision] = network.loss_and_grads(spec, params, x, y, mask=mask)[0]
     assert np.isnan(losses["float64"][0]) and np.isfinite(losses["float64"][1])
     np.testing.assert_array_equal(np.isnan(losses["float32"]), np.isnan(losses["float64"]))
+
+
+def test_the_top_layers_kernel_adds_the_output_gradient_as_numpy_does_and_keeps_nan():
+    """The LSTM's backward kernel adds the top layer's ``dL/dh_t = dz_t Why^T`` itself (``top``),
+    skipping entries of ``dz`` that are 0 only while every output weight is finite: it gives the
+    generic loop's ``dL/da`` from ``dz Why^T`` computed by NumPy, and with an infinite output weight
+    ``0 * inf`` makes NaN at every step, as NumPy's product does, not only where ``dz`` is nonzero."""
+    from rnnexp.engine import models
+    from rnnexp.engine.models import _ops, _stack, _windows
+
+    spec, params, (x, y, mask) = step_inputs("lstm", "adding", "float32", hidden=8)
+    cell, lp = models.get("lstm").cell, _stack.layer_params(params, 0)
+    x = network._in_float(params, x)
+    rng = np.random.default_rng(3)
+    s0 = [np.zeros((2, 4, 8), np.float32)] * 2
+    dz = _ops.zeros(12, 2, 4, 1, np.float32)
+    dz[0] = rng.normal(size=dz[0].shape)  # one step scored, the first: dz is 0 at the steps after it
+    for poison in (False, True):
+        Why = params["Why"].copy()
+        if poison:
+            Why[0, 2, 0] = np.inf  # replica 0, hidden unit 2
+        with np.errstate(all="ignore"):
+            own = _windows.layer_back(cell, spec, lp, _windows.layer_forward(cell, spec, lp, x, s0), None, top=(dz, Why))
+            generic = _windows.layer_back(cell, spec, lp, _windows.layer_forward(cell, spec, lp, x, s0),
+                                          _ops.project(dz, _ops.T_(Why)))
+        for a, b in zip([own[0], *own[1]], [generic[0], *generic[1]]):
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
+            ok = np.isfinite(b)
+            np.testing.assert_allclose(a[ok], b[ok], rtol=0, atol=STEP_RTOL * np.abs(b[ok]).max())
+        assert np.isnan(own[0][1:, 0]).any() == poison  # at the steps where dz is 0 too
 
 
 def test_the_float32_softmax_kernel_equals_numpy_in_float64():

@@ -231,8 +231,11 @@ def _backward_windows(spec: NetSpec, params, cache, dz):
 
 def backward(spec: NetSpec, params, cache, dz):
     top = cache["top"]
-    dtop = project(dz, T_(params["Why"]))  # (T, R, B, top)
-    grads = spec.impl.backward(spec, params, cache, dtop, spec.truncate)
+    from_output = getattr(spec.impl, "backward_from_output", None)  # a model that takes dz itself
+    grads = from_output(spec, params, cache, dz) if from_output is not None else None
+    if grads is None:
+        dtop = project(dz, T_(params["Why"]))  # (T, R, B, top)
+        grads = spec.impl.backward(spec, params, cache, dtop, spec.truncate)
     grads["Why"] = outer_sum(top, dz)
     if "by" in params:
         grads["by"] = bias_grad(dz)

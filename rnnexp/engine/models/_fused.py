@@ -65,7 +65,7 @@ def compile_all() -> None:
     k["lstm_forward_in"](z(1, 1, 1, 8), z(1, 1, 1, 2), z(1, 2, 8), z(1, 1, 8), True, 0, z(1, 2, 1, 2), z(1, 1, 1, 2),
                          z(1, 2, 1, 2), 0)
     k["lstm_backward_into"](z(1, 1, 1, 8), z(1, 2, 1, 2), z(1, 1, 1, 2), 0, z(1, 1, 2), z(1, 1, 2), 0,
-                            *input_sums({}, 8))
+                            *input_sums({}, 8), *output_grads(None, None, (1, 1, 1, 2)))
     k["gru_gates"](z(1, 1, 4), z(1, 1, 1, 6), 0, z(1, 2, 1, 2), z(1, 1, 1, 6), z(1, 1, 1, 2))
     k["gru_output"](z(1, 1, 2), z(1, 1, 1, 6), 0, z(1, 2, 1, 2), z(1, 1, 1, 6), 0)
     k["gru_gates_in"](z(1, 1, 4), z(1, 1, 1, 2), z(1, 2, 6), z(1, 1, 6), True, 0, z(1, 2, 1, 2), z(1, 1, 1, 6),
@@ -111,6 +111,19 @@ def input_sums(c: dict, G: int) -> tuple:
         return np.zeros((1, 1, 1, 0), np.float32), np.zeros((1, 0, G)), np.zeros((1, G)), False
     T, R, B, I = x.shape
     return x, np.zeros((R, I, G)), np.zeros((R, G)), True
+
+
+def output_grads(dz, Why, shape: tuple) -> tuple:
+    """What ``lstm_backward_into`` takes to add the top layer's ``dL/dh_t = dz_t Why^T`` itself
+    (``dz, WyT, skip``): ``dz`` ``(T, R, B, O)`` in replica-major memory (C-contiguous ``(R, T, B, O)``),
+    ``Why^T`` C-contiguous, and whether entries of ``dz`` that are 0 may be skipped (every weight
+    finite: ``0 * inf`` is NaN). Without ``dz`` (a layer below the top; ``shape``: the layer's
+    ``(T, R, B, H)``): an empty ``dz`` with no outputs, so the kernel adds nothing."""
+    if dz is None:
+        T, R, B, H = shape
+        return np.zeros((R, T, B, 0), np.float32), np.zeros((R, 0, H), np.float32), False
+    rm = np.ascontiguousarray(dz.transpose(1, 0, 2, 3))
+    return rm, np.ascontiguousarray(Why.swapaxes(-1, -2)), bool(np.isfinite(Why).all())
 
 
 def keep_input_grads(c: dict, dpre: np.ndarray, sums: tuple) -> None:

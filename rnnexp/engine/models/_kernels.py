@@ -77,13 +77,10 @@ def dact(y, c):
 
 
 @jit(inline="always")
-def _projection_row(out, xr, W, b, lo, skip_zeros):
-    """``out = b[lo:lo+n] + xr W[:, lo:lo+n]`` (n = len(out)): one problem's input projection of a
-    block of gates, skipping inputs of 0 when ``skip_zeros`` (see ``_kernels_lstm.lstm_forward_in``)."""
+def _add_row_product(out, xr, W, lo, skip_zeros):
+    """``out += xr W[:, lo:lo+n]`` (n = len(out)) for one problem, skipping the entries of ``xr`` that
+    are 0 when ``skip_zeros`` (the caller's to allow: only while every weight is finite)."""
     n = out.shape[0]
-    bb = b[lo : lo + n]
-    for j in range(n):
-        out[j] = bb[j]
     for i in range(xr.shape[0]):
         xi = xr[i]
         if skip_zeros and xi == f32(0.0):
@@ -91,6 +88,17 @@ def _projection_row(out, xr, W, b, lo, skip_zeros):
         w = W[i, lo : lo + n]
         for j in range(n):
             out[j] += xi * w[j]
+
+
+@jit(inline="always")
+def _projection_row(out, xr, W, b, lo, skip_zeros):
+    """``out = b[lo:lo+n] + xr W[:, lo:lo+n]`` (n = len(out)): one problem's input projection of a
+    block of gates, skipping inputs of 0 when ``skip_zeros`` (see ``_kernels_lstm.lstm_forward_in``)."""
+    n = out.shape[0]
+    bb = b[lo : lo + n]
+    for j in range(n):
+        out[j] = bb[j]
+    _add_row_product(out, xr, W, lo, skip_zeros)
 
 
 @jit(inline="always")

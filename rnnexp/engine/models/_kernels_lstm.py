@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import _input_grads_block, _projection_row, act, dact, f32, jit, sigmoid, tanh
+from ._kernels import _add_row_product, _input_grads_block, _projection_row, act, dact, f32, jit, sigmoid, tanh
 
 
 @jit(inline="always")
@@ -146,12 +146,14 @@ def lstm_backward(g, c, k, t0, dh, dc_next, dpre, dc_prev, code):
 
 
 @jit(inline="always")
-def _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, H, code):
+def _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, dz, WyT, skip, H, code):
     """``lstm_backward_into``'s step for one ``code`` (a literal where it is called)."""
     R, _, B, G = g.shape
     for r in range(R):
         for b in range(B):
-            _lstm_backward_row(g[r, t, b], c[r, t, b], k[r, t, b], dh[r, b], dc[r, b], H, code)
+            dhr = dh[r, b]
+            _add_row_product(dhr, dz[r, t, b], WyT[r], 0, skip)  # nothing when dz has no outputs
+            _lstm_backward_row(g[r, t, b], c[r, t, b], k[r, t, b], dhr, dc[r, b], H, code)
     if sums:  # a loop of its own (in the one above it cost the rows 10 %); the step's dL/da is in L2
         pW, pb = np.empty((x.shape[-1], G), np.float32), np.empty(G, np.float32)
         for r in range(R):
@@ -159,13 +161,21 @@ def _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, H, code):
 
 
 @jit
-def lstm_backward_into(g, c, k, t, dh, dc, code, x, dW, db, sums):
+def lstm_backward_into(g, c, k, t, dh, dc, code, x, dW, db, sums, dz, WyT, skip):
     """Step ``t`` of a layer's BPTT (``lstm.Cell.back_layer``), in place on the layer's whole arrays in
     replica-major memory: ``g: (R, T, B, 4H)`` holds the gates, and step t's become ``dL/da_t``; ``c:
     (R, T+1, B, H)``, ``k: (R, T, B, H)``; ``dc: (R, B, H)`` holds dL/dc_t and becomes dL/dc_{t-1};
-    ``dh = dL/dh_t``. With ``sums`` (``_fused.input_sums``) it also adds each row of ``dL/da_t`` to
-    ``db: (R, 4H)`` and, times the layer's inputs ``x: (T, R, B, I)``, to ``dW: (R, I, 4H)`` while each
-    replica's step of it is in the cache (``_kernels._input_grads_block``).
+    ``dh: (R, B, H)`` holds the gradient reaching h_t through step t+1 and becomes junk (the caller's
+    matmul writes dL/dh_{t-1} there).
+
+    - The top layer's ``dL/dh_t`` from the output layer, ``dz_t Why^T``, is added here per problem
+      from ``dz: (R, T, B, O)`` (the logits' gradients) and ``WyT: (R, O, H)``, skipping entries of
+      ``dz`` that are 0 when ``skip`` (every weight finite): no ``(T, R, B, H)`` array of it is
+      written and read back, and a task scored at one step adds one row. A layer below passes
+      ``dz`` with ``O = 0`` and adds its ``dL/dh_t`` to ``dh`` itself.
+    - With ``sums`` (``_fused.input_sums``) it also adds each row of ``dL/da_t`` to ``db: (R, 4H)``
+      and, times the layer's inputs ``x: (T, R, B, I)``, to ``dW: (R, I, 4H)`` while each replica's
+      step of it is in the cache (``_kernels._input_grads_block``).
 
     ``code`` is tested once, outside the loops: with its two branches inside them (even per
     replica), LLVM kept the rows' vectorised loop but spent more around each call of it than the
@@ -173,6 +183,6 @@ def lstm_backward_into(g, c, k, t, dh, dc, code, x, dW, db, sums):
     64, T = 1000, 10 replicas)."""
     H = g.shape[3] // 4
     if code == 0:
-        _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, H, 0)
+        _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, dz, WyT, skip, H, 0)
     else:
-        _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, H, code)
+        _backward_step(g, c, k, t, dh, dc, x, dW, db, sums, dz, WyT, skip, H, code)

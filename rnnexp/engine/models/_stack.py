@@ -27,10 +27,11 @@ returns None when it does not apply, and the generic path runs:
 
 - ``run_inputs(spec, lp, inp, s0) -> cache | None``: ``run`` from the layer's inputs rather than
   their projections (the LSTM projects a few inputs inside its kernel).
-- ``back_layer(spec, lp, cache, dout, dS, spend) -> (dpre, dS_prev) | None``: full BPTT through the
-  layer (``_windows.layer_back`` without a ``record``), the cell's own loop over the steps. With
+- ``back_layer(spec, lp, cache, dout, dS, spend, top) -> (dpre, dS_prev) | None``: full BPTT through
+  the layer (``_windows.layer_back`` without a ``record``), the cell's own loop over the steps. With
   ``spend`` the cache is not read again (``Stack.backward`` of a cache marked ``"spend"``), and the
-  loop may write ``dL/da`` over what it no longer needs.
+  loop may write ``dL/da`` over what it no longer needs. ``top = (dz, Why)`` replaces ``dout`` only
+  for a cell with ``takes_output_grads(hidden, outputs) -> bool`` saying yes (``Stack.backward_from_output``).
 
 And an optional attribute, ``fused_group_min_bytes``: a float32 step of at most this many bytes per
 replica's ``(T, B, hidden)`` array runs all replicas as one group (``network.replica_group_size``;
@@ -47,7 +48,7 @@ import functools
 import numpy as np
 
 from .. import init
-from . import _windows
+from . import _fused, _windows
 from ._ops import T_, project
 from ._windows import layer_backward, layer_forward, layer_grads  # noqa: F401 (birnn's too)
 
@@ -212,11 +213,30 @@ class Stack:
         if truncate is not None and truncate < T - 1:
             per_layer = _windows.truncated(cell, spec, lps, [(0, layers)], T, truncate, lambda a, top: dtop)
             return {pname(k, l): v for l, g in enumerate(per_layer) for k, v in g.items()}
+        return self._full(spec, lps, cache, dtop)
+
+    def backward_from_output(self, spec, params, cache, dz):
+        """``backward`` (full BPTT) from the logits' gradients ``dz: (T, R, B, O)`` rather than from
+        ``dL/dtop = dz Why^T``, when the top layer's cell adds ``dz_t Why^T`` in its own loop
+        (its ``takes_output_grads(hidden, outputs)`` says yes: the LSTM's float32 kernel, so that
+        ``dL/dtop`` is never written out); else None, and the caller projects ``dz`` and calls
+        ``backward``."""
+        T, takes = dz.shape[0], getattr(self.cell, "takes_output_grads", None)
+        if (takes is None or not _fused.use(dz.dtype) or not takes(spec.hidden, dz.shape[-1])
+                or (spec.truncate is not None and spec.truncate < T - 1)):
+            return None
+        lps = [layer_params(params, l) for l in range(len(cache["layers"]))]
+        return self._full(spec, lps, cache, None, (dz, params["Why"]))
+
+    def _full(self, spec, lps, cache, dtop, top=None):
+        """Full BPTT through every layer from ``dtop`` (or the top layer's ``top = (dz, Why)``)."""
+        cell, layers = self.cell, cache["layers"]
+        L = len(layers)
         spend = cache.pop("spend", False)  # network.loss_and_grads(keep_cache=False): read once, here
         cache["spent"] = spend
         dpres, dout = [None] * L, dtop
         for l in range(L - 1, -1, -1):
-            dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout, spend=spend)
+            dpres[l] = layer_backward(cell, spec, lps[l], layers[l], dout, spend=spend, top=top if l == L - 1 else None)
             if l:
                 dout = project(dpres[l], T_(lps[l]["Wxh"]))  # dL/d(outputs of layer l-1)
         grads = {}

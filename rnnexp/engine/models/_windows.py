@@ -67,17 +67,21 @@ def layer_forward(cell, spec, lp, inp, s0) -> dict:
     return c
 
 
-def layer_back(cell, spec, lp, c, dout, dS=None, record=None, spend=False):
+def layer_back(cell, spec, lp, c, dout, dS=None, record=None, spend=False, top=None):
     """Full BPTT through one layer from ``dout = dL/dh_t`` (from above or the output layer),
     ``(T, R, B, H)`` -> ``dL/da_t`` ``(T, R, B, G*H)`` and dL/d(states before step 0). ``dS``: the
     gradient that arrives at the states after the last step from later steps (a window's; default
     zero). ``record(t, dS)`` sees the gradient that step t+1 sends back to the states after step t
     (before ``dout[t]`` is added). ``spend``: the layer's cache is not read again, so a cell's own
-    loop may write ``dL/da`` over the arrays it no longer needs (``lstm.Cell.back_layer``)."""
+    loop may write ``dL/da`` over the arrays it no longer needs (``lstm.Cell.back_layer``). ``top =
+    (dz, Why)`` instead of ``dout`` (a top layer whose cell ``takes_output_grads``): ``dout = dz Why^T``,
+    which the cell's own loop adds step by step, and the generic loop computes first."""
     if record is None and getattr(cell, "back_layer", None) is not None:
-        done = cell.back_layer(spec, lp, c, dout, dS, spend)  # the cell's own loop over the steps, if it has one
+        done = cell.back_layer(spec, lp, c, dout, dS, spend, top)  # the cell's own loop over the steps, if it has one
         if done is not None:
             return done
+    if top is not None:
+        dout = project(top[0], T_(top[1]))
     cell.prepare(spec, lp, c)
     T, R, B, _ = dout.shape
     dpre = _ops.empty(T, R, B, cell.gates * spec.hidden, dout.dtype)  # replica-major: layer_grads reads it as rows
@@ -91,9 +95,9 @@ def layer_back(cell, spec, lp, c, dout, dS=None, record=None, spend=False):
     return dpre, dS
 
 
-def layer_backward(cell, spec, lp, c, dout, record=None, spend=False) -> np.ndarray:
+def layer_backward(cell, spec, lp, c, dout, record=None, spend=False, top=None) -> np.ndarray:
     """``layer_back`` over a whole sequence: ``dL/da_t`` only."""
-    return layer_back(cell, spec, lp, c, dout, None, record, spend)[0]
+    return layer_back(cell, spec, lp, c, dout, None, record, spend, top)[0]
 
 
 def layer_grads(cell, lp, c, dpre) -> dict[str, np.ndarray]:

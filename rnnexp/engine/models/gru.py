@@ -112,12 +112,13 @@ class Cell:
         return dpre, (dh_prev,)
 
     @staticmethod
-    def back_layer(spec, lp, c, dout, dS=None, spend=False):
+    def back_layer(spec, lp, c, dout, dS=None, spend=False, top=None):
         """Full BPTT through the layer in float32 (``_windows.layer_back``'s loop), or None (float64).
         As the LSTM's (``lstm.Cell.back_layer``): per step two kernel calls and two matmuls into
         arrays of its own, ``dL/da_t`` written straight into the replica-major result, the weights'
         transposes C-contiguous; the arithmetic of ``back``, in its order. ``spend`` (the cache is not
-        read again) changes nothing here: the GRU's kernels write ``dL/da`` into an array of its own."""
+        read again) changes nothing here: the GRU's kernels write ``dL/da`` into an array of its own;
+        ``top`` is never given (no ``takes_output_grads``)."""
         g = c["gates"]
         if not _fused.use(g.dtype):
             return None

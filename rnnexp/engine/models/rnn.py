@@ -52,11 +52,12 @@ class Cell:
         return da, (da @ T_(lp["Whh"]),)
 
     @staticmethod
-    def back_layer(spec, lp, c, dout, dS=None, spend=False):
+    def back_layer(spec, lp, c, dout, dS=None, spend=False, top=None):
         """Full BPTT through the layer in float32 (``_windows.layer_back``'s loop), or None (float64,
         whose numbers stay those of ``back`` bit for bit): ``back``'s arithmetic with the products
         written into arrays of its own and ``Whh^T`` C-contiguous (a transposed view made the
-        product 1.6x slower at hidden 64). ``spend`` changes nothing here."""
+        product 1.6x slower at hidden 64). ``spend`` changes nothing here; ``top`` is never given
+        (no ``takes_output_grads``)."""
         if not _fused.use(c["h"].dtype):
             return None
         Cell.prepare(spec, lp, c)
