@@ -102,16 +102,19 @@ def _projection_row(out, xr, W, b, lo, skip_zeros):
 
 
 @jit(inline="always")
-def _input_grads_block(d, x, dW, db, pW, pb):
+def _input_grads_block(d, x, dW, db, pW, pb, used):
     """Adds one replica's step ``d = dL/da_t: (B, n)`` to the bias and input-weight gradients,
     ``db += sum_b d[b]``, ``dW += x^T d`` (``x: (B, I)``; ``dW: (I, n)``, ``db: (n,)`` float64),
     while ``d`` is in the cache, skipping inputs of 0: a one-hot input of 10 numbers adds one row,
     not ten. ``0 * d`` is 0 only while ``d`` is finite, so the caller keeps the sums only when ``db``
     is (``_fused.keep_input_grads``). The step's B rows are summed in float32 (``pW, pb``, scratch),
     then added to the float64 sums over all steps: the rounding of a sum over T * B rows stays about
-    that of B (float64 row by row was slower)."""
+    that of B (float64 row by row was slower). Only the rows of ``pW`` of inputs that are nonzero
+    somewhere in the step (``used``, scratch) are written and added: on most of a copy task's steps
+    every problem sees the same symbol, one row of ten."""
     B, n = d.shape
-    pW[...], pb[...] = f32(0.0), f32(0.0)
+    used[:] = False
+    pb[...] = f32(0.0)
     for b in range(B):
         row, xr = d[b], x[b]
         for j in range(n):
@@ -121,12 +124,18 @@ def _input_grads_block(d, x, dW, db, pW, pb):
             if xi == f32(0.0):
                 continue
             w = pW[i]
-            for j in range(n):
-                w[j] += xi * row[j]
+            if used[i]:
+                for j in range(n):
+                    w[j] += xi * row[j]
+            else:
+                used[i] = True
+                for j in range(n):
+                    w[j] = xi * row[j]
     for i in range(pW.shape[0]):
-        w, p = dW[i], pW[i]
-        for j in range(n):
-            w[j] += p[j]
+        if used[i]:
+            w, p = dW[i], pW[i]
+            for j in range(n):
+                w[j] += p[j]
     for j in range(n):
         db[j] += pb[j]
 
