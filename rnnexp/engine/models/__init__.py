@@ -75,6 +75,11 @@ class Model(Protocol):
     # Optional: ``forward_windows`` and ``backward_windows`` (``_stack.Stack``): a truncated training
     # step in windows from checkpoints (``network.truncated``); its cache is then the checkpoints,
     # which the model's ``state_grad_profile`` and ``state_before`` also accept.
+    # Optional: ``backward_from_output(spec, params, cache, dz) -> grads | None``: ``backward`` from
+    # the logits' gradients ``dz`` instead of ``dL/dtop = dz Why^T`` (``_stack.Stack``: the LSTM's
+    # float32 kernel adds it itself), None when it does not apply. A cache that
+    # ``network.loss_and_grads(keep_cache=False)`` marks ``"spend"`` may be used up by ``backward``
+    # (then marked ``"spent"``: ``network.state_grad_profile`` refuses it).
 
 
 def names() -> list[str]:

@@ -9,8 +9,10 @@ Conventions: float32 arrays, C-contiguous (numba vectorises a loop only when it 
 a kernel given ``t`` works on step t of whole arrays, one given ``(n, R, B, X)`` slices on n steps.
 The innermost loops run along X, contiguous, so LLVM vectorises them; a loop over one problem's H
 numbers is short at small H (LLVM vectorises 32 numbers at a time and does the rest one by one), so
-the LSTM's forward kernel loops over a replica's whole block where it can. Compiled once per
-machine: ``cache=True`` keeps the machine code in ``__pycache__`` beside these files.
+the LSTM's forward kernel loops over a problem's 4H gates at once. What LLVM does around each such
+loop matters as much at hidden 64 (``_kernels_lstm``: an activation code tested outside the loops,
+rows updated in place so that no run-time overlap checks are needed). Compiled once per machine:
+``cache=True`` keeps the machine code in ``__pycache__`` beside these files.
 """
 from __future__ import annotations
 
