@@ -29,6 +29,8 @@ import weakref
 
 import numpy as np
 
+from ._ops import T_
+
 PROJECT_IN_KERNEL = 16  # layers with at most this many inputs (a task's own) project them in the kernels
 ACT = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 KERNELS = ("act_add", "lstm_forward", "lstm_forward_in", "lstm_backward", "lstm_backward_into", "gru_gates",
@@ -122,8 +124,7 @@ def output_grads(dz, Why, shape: tuple) -> tuple:
     if dz is None:
         T, R, B, H = shape
         return np.zeros((R, T, B, 0), np.float32), np.zeros((R, 0, H), np.float32), False
-    rm = np.ascontiguousarray(dz.transpose(1, 0, 2, 3))
-    return rm, np.ascontiguousarray(Why.swapaxes(-1, -2)), bool(np.isfinite(Why).all())
+    return replica_rows(dz), np.ascontiguousarray(T_(Why)), bool(np.isfinite(Why).all())
 
 
 def keep_input_grads(c: dict, dpre: np.ndarray, sums: tuple) -> None:
@@ -144,8 +145,9 @@ def input_grads(c: dict, dpre: np.ndarray):
 
 
 def replica_rows(xw: np.ndarray) -> np.ndarray:
-    """The input projections ``(T, R, B, X)`` as the forward kernels read them: their replica-major
-    memory ``(R, T, B, X)``, C-contiguous (a view of what ``_ops.project`` returns; else a copy)."""
+    """A ``(T, R, B, X)`` array (the input projections, the logits' gradients) as the kernels read it:
+    its replica-major memory ``(R, T, B, X)``, C-contiguous (a view of what ``_ops.project`` and the
+    softmax kernel return; else a copy)."""
     return np.ascontiguousarray(xw.transpose(1, 0, 2, 3))
 
 
