@@ -25,6 +25,7 @@ training loop, configuration, storage, reporting or the command line above it.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -134,7 +135,14 @@ class Task(Protocol):
 
 def names() -> list[str]:
     """Every task in this package, by name."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return list(_names())
+
+
+@functools.lru_cache(maxsize=1)
+def _names() -> tuple[str, ...]:
+    # the package's folder read once per process: the settings' checks and --help ask hundreds of
+    # times (measured: a bad setting's one-line error 1.28 -> 1.21 s, the fast suite 48-50 -> 41-47 s)
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 
 def module(name: str) -> ModuleType:

@@ -21,6 +21,7 @@ not change.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -84,7 +85,14 @@ class Model(Protocol):
 
 def names() -> list[str]:
     """Every model in this package, by module name."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return list(_names())
+
+
+@functools.lru_cache(maxsize=1)
+def _names() -> tuple[str, ...]:
+    # the package's folder read once per process: the settings' checks and --help ask hundreds of
+    # times (measured: a bad setting's one-line error 1.28 -> 1.21 s, the fast suite 48-50 -> 41-47 s)
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 
 def module(name: str) -> ModuleType:
