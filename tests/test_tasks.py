@@ -108,6 +108,20 @@ def test_copy_references_are_exact(K):
     assert task.references()["memoryless"]["eval_loss"] == pytest.approx(K * math.log(8) / (Tb + 2 * K))
 
 
+@pytest.mark.parametrize("T,K", [(1, 1), (7, 3), (100, 10)])
+def test_a_copy_batch_is_the_one_hot_sequence_its_targets_imply(T, K):
+    """Symbols, blanks, the delimiter, then blanks while the symbols are due: each step one-hot."""
+    task = copy.Copy(T, symbols=K)
+    x, y = task.sample(np.random.default_rng(3), 5)
+    n = T + 2 * K
+    seq = np.full((n, 5), copy.BLANK)
+    seq[:K] = y[n - K:]
+    seq[n - K - 1] = copy.DELIMITER
+    assert x.shape == (n, 5, copy.CLASSES) and x.dtype == np.float32 and y.dtype == np.float64
+    np.testing.assert_array_equal(x, np.eye(copy.CLASSES, dtype=np.float32)[seq])
+    assert (y[: n - K] == copy.BLANK).all() and ((y[n - K:] >= 1) & (y[n - K:] <= copy.CATEGORIES)).all()
+
+
 @pytest.mark.parametrize("bits,delay", [(3, 0), (4, 1), (5, 2), (5, 4), (6, 3)])
 def test_causal_limits_of_delayed_msb_addition_are_exact(bits, delay):
     """The best causal predictor, found by brute force: for each output step, group the problems by

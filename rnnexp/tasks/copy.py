@@ -55,15 +55,18 @@ class Copy(SequenceTask):
 
         ``x`` is float32: 0 and 1 are exact in every float, so a float64 run sees the same numbers,
         and a float32 run (``precision``) no longer converts 10 numbers a step (measured at hidden
-        16, T = 1000: drawing and converting the batches took 13 of a step's 190 ms)."""
-        K = self.K
+        16, T = 1000: drawing and converting the batches took 13 of a step's 190 ms). The ones are
+        written into zeros, not gathered from an identity matrix by each step's class (0.09 against
+        0.46 ms a batch of 32 at T = 1000: 4 ms of a 10-replica step)."""
+        K, T = self.K, self.T
         sym = rng.integers(1, CATEGORIES + 1, (K, n))
-        seq = np.full((self.T, n), BLANK)
-        seq[:K] = sym
-        seq[self.T - K - 1] = DELIMITER
-        y = np.full((self.T, n), float(BLANK))
+        x = np.zeros((T, n, CLASSES), np.float32)
+        np.put_along_axis(x[:K], sym[..., None], 1.0, axis=-1)  # the symbols
+        x[K:, :, BLANK] = 1.0
+        x[T - K - 1, :, BLANK], x[T - K - 1, :, DELIMITER] = 0.0, 1.0
+        y = np.full((T, n), float(BLANK))
         y[-K:] = sym
-        return np.eye(CLASSES, dtype=np.float32)[seq], y
+        return x, y
 
     def tally(self, pred, y):
         right = pred == y  # (T, R, n)
