@@ -109,3 +109,18 @@ def test_largest_singular_value():
     w[1, 0, 0] = np.nan
     out = gradients.largest_singular_value(w)
     assert out[0] == pytest.approx(3.0) and np.isnan(out[1])
+
+
+@pytest.mark.parametrize("name,dtype", [(n, d) for n in [*losses.LOSSES, "squared", "softmax2", "softmax10"]
+                                        for d in (np.float64, np.float32)])
+def test_every_loss_returns_a_gradient_of_its_own(name, dtype):
+    """``network._loss_and_grads`` scales ``dz`` in place: it must not be a view of the logits."""
+    loss = losses.get(name)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3, 2, 4, loss.n_out)).astype(dtype)
+    y = rng.integers(0, max(2, loss.n_out), (3, 2, 4)).astype(dtype)
+    before = z.copy()
+    _, dz = loss.loss_and_grad(z, y)
+    assert dz.flags.writeable and not np.shares_memory(dz, z) and not np.shares_memory(dz, y)
+    dz *= 2.0
+    np.testing.assert_array_equal(z, before)

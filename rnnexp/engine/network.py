@@ -188,7 +188,7 @@ def _loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None, keep_cache=
     elem, dz = step_losses(spec, z, y, mask)
     c = objective_scale(spec, T, B, mask, R)
     loss = elem.sum(axis=(0, 2)) * c  # (R,)
-    dz = dz * (c if mask is None else c[:, None, None].astype(dz.dtype))
+    dz *= c if mask is None else c[:, None, None].astype(dz.dtype)  # in place: every loss returns a new dz
     grads = (_backward_windows if windows else backward)(spec, params, cache, dz)
     return loss, grads, z, cache
 
