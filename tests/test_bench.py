@@ -5,6 +5,7 @@ No timing is asserted (the machines are shared and noisy); the test checks that 
 that the end-to-end commands succeeded, and that the baselines measure what they claim to.
 """
 import importlib.util
+import re
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,21 @@ def test_long_section_quick_measures_every_case_and_says_when_pytorch_is_absent(
         assert l1["value"].isna().all() and l1["note"].str.startswith("n/a: torch is not installed").all()
         assert l1["met"].eq("n/a").all()
     assert "truncate=5" in rows["measured"].iloc[-1] and "MB full BPTT" in rows["note"].iloc[-1]
+
+
+@pytest.mark.slow  # seconds, as above
+def test_the_long_targets_give_the_worst_cases_range_over_its_repeats(monkeypatch):
+    """With a peer (a stand-in for PyTorch here, whether torch is installed or not), L1's note
+    gives the smallest case's ratio per repeat, from least to most, around the median it reports."""
+    monkeypatch.setattr(long.baselines, "torch_long_timer", lambda *a, **k: lambda n: 0.002 * n)
+    args = cli._arguments(["long", "--quick", "--repeats", "3"])
+    _, targets = long.long_section(args)
+    l1 = pd.DataFrame(targets).query("target == 'L1 long vs PyTorch'")
+    for value, note in zip(l1["value"], l1["note"]):
+        found = re.search(r"\(its 3 repeats: ([0-9.]+)-([0-9.]+)\)", note)
+        assert found, note
+        lo, hi = map(float, found.groups())
+        assert lo <= round(value, 2) <= hi and lo > 0
 
 
 @pytest.mark.parametrize("task", ["adding", "copy"])

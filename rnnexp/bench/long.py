@@ -14,8 +14,9 @@ Targets: L1 the ratio (the smallest over the cases of a model) >= 1.5 at hidden 
 hidden 128; L2 at hidden 128, T = 500 a step within 1.5x of its own matmul floor (the same products
 at the same shapes and precision, ``baselines.matmul_floor_shapes`` with the cell's gates); L3 the
 peak memory of a step at T = 1000, hidden 128, 10 replicas, reported, and with ``bptt.truncate``
-set no larger than with full BPTT. L1's note gives, for the smallest ratio, the ratio of that case's
-matmul floor alone (``_ceiling``): how far any cell code could go at those shapes with this BLAS.
+set no larger than with full BPTT. L1's note gives, for the smallest ratio, its range over the repeats (how far the host's noise moves
+it) and the ratio of that case's matmul floor alone (``_ceiling``): how far any cell code could go
+at those shapes with this BLAS.
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def _ceiling(model, case, steps, repeats) -> float:
 def long_section(args):
     models, hiddens, lengths, task_names, (fH, fT), (mH, mT, k) = _grid(args)
     steps, repeats = 1, max(2, min(args.repeats, 3))
-    rows, have_torch = [], True
+    rows, have_torch, spread = [], True, {}
     for model in models:
         for H in hiddens:
             for T in lengths:
@@ -89,6 +90,9 @@ def long_section(args):
                            "torch_ms_per_network": np.median(times["torch"]) * 1e3 if peer else np.nan}
                     for p in ("float32", "float64"):  # per repeat, then the median: drift hits both alike
                         row[f"ratio_{p}"] = np.median(10 * times["torch"] / times[p]) if peer and p in times else np.nan
+                    if peer:  # the float32 ratio's range over the repeats: how far the host's noise moves it
+                        per_repeat = 10 * times["torch"] / times["float32"]
+                        spread[model, H, T, task] = f"{per_repeat.min():.2f}-{per_repeat.max():.2f}"
                     rows.append(row)
                     print(f"long: {model} hidden {H} T {T} {task}: " + ", ".join(
                         f"{k_} {v:.3g}" for k_, v in row.items() if k_.startswith(("ratio", "rnnexp", "torch"))), flush=True)
@@ -102,7 +106,8 @@ def long_section(args):
             worst = cases.loc[cases["ratio_float32"].idxmin()] if have_torch else None
             note = NO_TORCH if not have_torch else (
                 f"smallest of {len(cases)} cases (T {sorted(set(cases['T']))}, {'/'.join(sorted(set(cases['task'])))}) "
-                f"at hidden {worst['hidden']}, T {worst['T']}, {worst['task']}; largest "
+                f"at hidden {worst['hidden']}, T {worst['T']}, {worst['task']} (its {repeats} repeats: "
+                f"{spread[model, worst['hidden'], worst['T'], worst['task']]}); largest "
                 f"{cases['ratio_float32'].max():.2f}; float64 at T = 100: {cases['ratio_float64'].min():.2f} smallest; "
                 f"the ratio of that case's matmul floor alone: {_ceiling(model, worst, steps, repeats):.2f}")
             targets.append(_target("L1 long vs PyTorch", f"{model}, {label}: PyTorch x 10 / rnnexp 10 replicas (float32)",
