@@ -113,8 +113,9 @@ def test_largest_singular_value():
 
 @pytest.mark.parametrize("name,dtype", [(n, d) for n in [*losses.LOSSES, "squared", "softmax2", "softmax10"]
                                         for d in (np.float64, np.float32)])
-def test_every_loss_returns_a_gradient_of_its_own(name, dtype):
-    """``network._loss_and_grads`` scales ``dz`` in place: it must not be a view of the logits."""
+def test_every_loss_returns_a_gradient_of_its_own(name, dtype, compiled_kernels):
+    """``network._loss_and_grads`` scales ``dz`` in place: it must not be a view of the logits.
+    (float32's softmax is a compiled kernel: ``compiled_kernels`` runs this after their compilation.)"""
     loss = losses.get(name)
     rng = np.random.default_rng(0)
     z = rng.standard_normal((3, 2, 4, loss.n_out)).astype(dtype)
