@@ -101,7 +101,7 @@ def test_long_section_quick_measures_every_case_and_says_when_pytorch_is_absent(
 @pytest.mark.slow  # seconds, as above
 def test_the_long_targets_give_the_worst_cases_range_over_its_repeats(monkeypatch):
     """With a peer (a stand-in for PyTorch here, whether torch is installed or not), L1's note
-    gives the smallest case's ratio per repeat, from least to most, around the median it reports."""
+    gives the smallest case's ratio over its repeats, lowest to highest, around the median it reports."""
     monkeypatch.setattr(long.baselines, "torch_long_timer", lambda *a, **k: lambda n: 0.002 * n)
     args = cli._arguments(["long", "--quick", "--repeats", "3"])
     _, targets = long.long_section(args)

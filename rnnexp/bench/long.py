@@ -14,9 +14,9 @@ Targets: L1 the ratio (the smallest over the cases of a model) >= 1.5 at hidden 
 hidden 128; L2 at hidden 128, T = 500 a step within 1.5x of its own matmul floor (the same products
 at the same shapes and precision, ``baselines.matmul_floor_shapes`` with the cell's gates); L3 the
 peak memory of a step at T = 1000, hidden 128, 10 replicas, reported, and with ``bptt.truncate``
-set no larger than with full BPTT. L1's note gives, for the smallest ratio, its range over the repeats (how far the host's noise moves
-it) and the ratio of that case's matmul floor alone (``_ceiling``): how far any cell code could go
-at those shapes with this BLAS.
+set no larger than with full BPTT. L1's note gives, for the smallest ratio, its range over the
+repeats (how far the host's noise moves it) and the ratio of that case's matmul floor alone
+(``_ceiling``): how far any cell code could go at those shapes with this BLAS.
 """
 from __future__ import annotations
 
