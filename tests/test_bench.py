@@ -113,6 +113,37 @@ def test_the_long_targets_give_the_worst_cases_range_over_its_repeats(monkeypatc
         assert lo <= round(value, 2) <= hi and lo > 0
 
 
+def test_the_long_section_takes_the_repeats_asked_for():
+    """Three repeats by default (its cases take seconds a step), two with --quick, and exactly what
+    --repeats asks otherwise (it was silently held to three before)."""
+    assert cli._arguments(["long"]).long_repeats == 3
+    assert cli._arguments(["long", "--quick"]).long_repeats == 2
+    assert cli._arguments(["long", "--repeats", "9"]).long_repeats == 9
+    assert cli._arguments(["long", "--repeats", "9"]).repeats == 9 and cli._arguments([]).repeats == 7
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--repeats", "0"], "argument --repeats: must be an integer >= 1, not '0'"),
+    (["step", "--steps", "x"], "argument --steps: must be an integer >= 1, not 'x'"),
+    (["models", "--bits", "1"], "models section (--hidden, --batch, --replicas, --bits): bits=1 is not allowed"),
+    (["models", "--models", "foo"], "argument --models: invalid choice: 'foo'"),
+    (["long", "--long-hidden", "0"], "argument --long-hidden: must be an integer >= 1, not '0'"),
+    (["long", "--long-lengths", "100", "1"], "long section (--long-hidden, --long-lengths): task.length=1 is not allowed"),
+    (["--quick", "--long-lengths", "1"], "long section (--long-hidden, --long-lengths): task.length=1"),
+])
+def test_a_bad_argument_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, argv, words):
+    """Exit status 2 and one error line naming the argument and what is allowed, before any section
+    runs or any folder is made (``--bits 1`` crashed a models run with a traceback, ``--steps 0``
+    divided by zero after the warm-up, ``--repeats 0`` reported NaN)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "SECTIONS", {name: None for name in sections.SECTIONS})  # none may run
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err.splitlines()
+    assert e.value.code == 2 and err[-1].startswith("python -m rnnexp.bench: error: ") and words in err[-1], err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("task", ["adding", "copy"])
 def test_the_peers_long_batches_follow_the_task_definitions(task):
     """The PyTorch peer's batches (written fresh in baselines) have rnnexp's tasks' shapes and

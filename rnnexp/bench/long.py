@@ -50,6 +50,13 @@ def _default_grid(args):
     return list(GATES), [16, 64], [100], ["adding"], (64, 100), (64, 100, 20)
 
 
+def configs(args) -> list:
+    """The checked float32 configurations of the section's grid (``_grid``): a bad ``--long-hidden``
+    or ``--long-lengths`` raises ``config.ConfigError`` here, before anything is timed."""
+    models, hiddens, lengths, task_names = _grid(args)[:4]
+    return [_cfg(m, H, T, task, "float32") for m in models for H in hiddens for T in lengths for task in task_names]
+
+
 def _cfg(model, hidden, T, task, precision, **values):
     return _config(model, task=task, length=T, hidden=hidden, replicas=10, precision=precision, **values)
 
@@ -70,7 +77,7 @@ def _ceiling(model, case, steps, repeats) -> float:
 
 def long_section(args):
     models, hiddens, lengths, task_names, (fH, fT), (mH, mT, k) = _grid(args)
-    steps, repeats = 1, max(2, min(args.repeats, 3))
+    steps, repeats = 1, args.long_repeats
     rows, have_torch, spread = [], True, {}
     for model in models:
         for H in hiddens:

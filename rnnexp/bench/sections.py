@@ -228,19 +228,25 @@ def scaling_section(args):
     ]
 
 
+def model_configs(args) -> list:
+    """``[(label, checked configuration)]`` of the models section's variants (``--models``; the
+    Elman RNN first, the reference); a bad ``--bits`` etc. raises ``config.ConfigError``."""
+    variants = [v for v in MODEL_VARIANTS if not args.models or v[0].split()[0] in args.models]
+    if variants[0][0] != "rnn":
+        variants.insert(0, MODEL_VARIANTS[0])
+    return [(label, _config(model, settings, hidden=args.hidden, batch=args.batch, replicas=args.replicas,
+                            bits=args.bits)) for label, model, settings in variants]
+
+
 def models_section(args):
     """Time per training step of every model relative to the Elman RNN (hidden 16, batch 32,
     10 replicas, 8 bits): each variant's median time per step and the median over repeats of its
     ratio to the RNN timed in the same repeat."""
-    variants = [v for v in MODEL_VARIANTS if not args.models or v[0].split()[0] in args.models]
-    if variants[0][0] != "rnn":
-        variants.insert(0, MODEL_VARIANTS[0])  # the reference
-    timers = [step_timer(_config(model, settings, hidden=args.hidden, batch=args.batch, replicas=args.replicas,
-                                 bits=args.bits)) for _, model, settings in variants]
-    times = interleaved(timers, args.steps, args.repeats)
+    variants, configs = zip(*model_configs(args))
+    times = interleaved([step_timer(cfg) for cfg in configs], args.steps, args.repeats)
     ratios = times / times[:, :1]  # per repeat, relative to the rnn timed in the same repeat
     return pd.DataFrame({
-        "model": [v[0] for v in variants],
+        "model": list(variants),
         "us_per_step": np.median(times, axis=0) * 1e6,
         "ratio_to_rnn": np.median(ratios, axis=0),
         "ratio_min": ratios.min(axis=0),
