@@ -173,3 +173,52 @@ def test_matmul_floor_of_a_gated_cell_has_its_products():
     assert bench_baselines.matmul_floor_shapes(3, 2, 4, 5) == bench_baselines.matmul_floor_shapes(3, 2, 4, 5, G=1)
     run = bench_baselines.matmul_floor_timer(3, 2, 4, 5, G=3, dtype=np.float32)
     assert run(1) > 0
+
+
+def test_the_floor_leaves_out_exactly_the_products_done_in_kernels():
+    """Each flag drops its one product: the input projection, Wxh's gradient, dz @ Why^T (O > 1)."""
+    full = bench_baselines.matmul_floor_shapes(3, 2, 4, 5, I=7, O=6, G=4)
+    dropped = {"inputs": ((2, 12, 7), (2, 7, 20), False), "input_grads": ((2, 7, 12), (2, 12, 20), True),
+               "output_grads": ((2, 12, 6), (2, 6, 5), False)}
+    for flag, product in dropped.items():
+        fewer = bench_baselines.matmul_floor_shapes(3, 2, 4, 5, I=7, O=6, G=4, **{flag: False})
+        assert product in full and product not in fewer and len(fewer) == len(full) - 1, flag
+    assert bench_baselines.matmul_floor_shapes(3, 2, 4, 5, O=1, output_grads=False) == \
+        bench_baselines.matmul_floor_shapes(3, 2, 4, 5, O=1)  # one output: a broadcast, never a product
+
+
+@pytest.mark.usefixtures("compiled_kernels")  # float32 steps
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("hidden", [16, 64])
+@pytest.mark.parametrize("task", ["adding", "copy"])
+def test_the_floors_products_are_the_ones_a_step_calls(monkeypatch, model, hidden, task):
+    """What ``long._kernel_products`` leaves out of the floor is what a float32 step of that model
+    really does without BLAS: the engine's product helpers, watched through one training step, see
+    the input projection, Wxh's gradient and dz @ Why^T exactly when the floor keeps them."""
+    from rnnexp.engine import network
+    from rnnexp.engine.models import _ops, _stack, _windows
+
+    calls = []
+
+    def watch(name):
+        real = getattr(_ops, name)
+
+        def watched(a, b):
+            calls.append((name, a.shape[-1], b.shape[-1]))
+            return real(a, b)
+        return watched
+
+    for module in (network, _windows, _stack):
+        for name in ("project", "outer_sum"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, watch(name))
+    cfg = measure._config(model, task=task, length=6, hidden=hidden, replicas=2, batch=4, precision="float32")
+    spec = config.net_spec(cfg, tasks.make(cfg))
+    I, O, GH = spec.n_in, spec.loss_fn.n_out, long.GATES[model] * hidden
+    measure.step_timer(cfg)(1)
+    flags = long._kernel_products(model, hidden, I, O)
+    assert flags["inputs"] == (("project", I, GH) in calls), calls
+    assert flags["input_grads"] == (("outer_sum", I, GH) in calls), calls
+    if O > 1:
+        assert flags["output_grads"] == (("project", O, hidden) in calls), calls
+    assert ("outer_sum", hidden, O) in calls  # Why's gradient: the watch sees the step's products

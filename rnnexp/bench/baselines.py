@@ -133,7 +133,8 @@ def torch_step_timer(hidden: int, batch: int, bits: int, lr: float = 0.01, seed:
     return run
 
 
-def matmul_floor_shapes(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1, G: int = 1) -> list[tuple[tuple, tuple, bool]]:
+def matmul_floor_shapes(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1, G: int = 1, inputs: bool = True,
+                        input_grads: bool = True, output_grads: bool = True) -> list[tuple[tuple, tuple, bool]]:
     """The matmuls of one rnnexp Elman-RNN training step (one layer, full BPTT), in order, as
     ``(left shape, right shape, left is a transposed view)``:
 
@@ -147,30 +148,39 @@ def matmul_floor_shapes(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1, 
     A gated cell (``G`` gates: LSTM 4, GRU 3) computes ``G*H`` pre-activations per step: the same
     products with ``G*H`` in place of ``H`` on the gates' side (the GRU splits its recurrent product
     in two, ``2H + H``: the same arithmetic).
+
+    ``inputs``, ``input_grads``, ``output_grads`` False leave out the input projection, ``Wxh``'s
+    gradient and ``dz @ Why^T``: products a float32 gated step does inside its compiled kernels,
+    row by row while the rows are in the caches (``bench.long._kernel_products``), not as BLAS
+    products. Done by BLAS, with an inner size of 2-10 inputs, they take longer than the kernels take
+    for them (137 of the 605 ms of this floor for the LSTM at hidden 64, T = 1000, copy), so a floor
+    that kept them would be no floor.
     """
     GH = G * H
-    shapes = [((R, T * B, I), (R, I, GH), False)]
+    shapes = [((R, T * B, I), (R, I, GH), False)] if inputs else []
     shapes += [((R, B, H), (R, H, GH), False)] * T
     shapes += [((R, T * B, H), (R, H, O), False)]
     shapes += [((R, B, GH), (R, GH, H), False)] * T
-    if O > 1:
+    if O > 1 and output_grads:
         shapes += [((R, T * B, O), (R, O, H), False)]
-    shapes += [((R, H, T * B), (R, T * B, O), True), ((R, H, T * B), (R, T * B, GH), True),
-               ((R, I, T * B), (R, T * B, GH), True)]
+    shapes += [((R, H, T * B), (R, T * B, O), True), ((R, H, T * B), (R, T * B, GH), True)]
+    if input_grads:
+        shapes += [((R, I, T * B), (R, T * B, GH), True)]
     return shapes
 
 
 def matmul_floor_timer(T: int, R: int, B: int, H: int, I: int = 2, O: int = 1, seed: int = 0, G: int = 1,
-                       dtype=np.float64):
+                       dtype=np.float64, **in_kernels):
     """``run(n) -> seconds`` for n repetitions of ``matmul_floor_shapes``' matmuls on fixed random
-    operands of ``dtype`` (outputs preallocated, as the recurrent steps write into their state array).
+    operands of ``dtype`` (outputs preallocated, as the recurrent steps write into their state array);
+    ``in_kernels``: ``matmul_floor_shapes``' ``inputs``, ``input_grads``, ``output_grads``.
 
     The products of one shape share their operands, as a step's T recurrent products share ``Whh``:
     a floor that gave each product its own copy read the weights from memory at every step (3.4 GB of
     copies for the LSTM at hidden 128, T = 500, 10 replicas) and was slower than the products a step does."""
     rng = np.random.default_rng(seed)
     ops, made = [], {}
-    for key in matmul_floor_shapes(T, R, B, H, I, O, G):
+    for key in matmul_floor_shapes(T, R, B, H, I, O, G, **in_kernels):
         if key not in made:
             left, right, transposed = key
             a = rng.standard_normal(left[:1] + left[:0:-1] if transposed else left).astype(dtype)

@@ -26,6 +26,8 @@ import pandas as pd
 from . import baselines
 from .. import config, tasks
 from ..config import BpttConf
+from ..engine import models as engine_models
+from ..engine.models import _fused
 from .measure import _config, _target, interleaved, peak_step_memory, step_timer
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -61,16 +63,36 @@ def _cfg(model, hidden, T, task, precision, **values):
     return _config(model, task=task, length=T, hidden=hidden, replicas=10, precision=precision, **values)
 
 
+def _kernel_products(model: str, hidden: int, n_in: int, n_out: int) -> dict:
+    """``matmul_floor_shapes``' flags for a float32 step of a one-layer ``model``: False for each
+    product its compiled kernels do instead of BLAS (left out of the floor). The input projection
+    when the cell projects its inputs itself (``run_inputs``, at most ``_fused.PROJECT_IN_KERNEL``
+    inputs), ``Wxh``'s gradient when its backward kernel sums that too (``sums_input_grads``), and
+    ``dz @ Why^T`` when the top layer's kernel adds it (``takes_output_grads``). ``tests/test_bench.py``
+    checks these against the products a step calls."""
+    cell = engine_models.get(model).cell
+    projects = hasattr(cell, "run_inputs") and n_in <= _fused.PROJECT_IN_KERNEL
+    takes = getattr(cell, "takes_output_grads", None)
+    return {"inputs": not projects, "input_grads": not (projects and getattr(cell, "sums_input_grads", False)),
+            "output_grads": not (takes is not None and takes(hidden, n_out))}
+
+
+def _floor_timer(cfg, model: str):
+    """The matmul floor of ``cfg``'s float32 step (``baselines.matmul_floor_timer``): its products at
+    its shapes (copy: T + 2K steps, 10 inputs and outputs), less those its kernels do."""
+    task = tasks.make(cfg)
+    spec = config.net_spec(cfg, task)
+    I, O = spec.n_in, spec.loss_fn.n_out
+    return baselines.matmul_floor_timer(task.T, cfg.replicas, cfg.batch, cfg.hidden, I, O, G=GATES[model],
+                                        dtype=np.float32, **_kernel_products(model, cfg.hidden, I, O))
+
+
 def _ceiling(model, case, steps, repeats) -> float:
-    """PyTorch x 10 / the matmul floor of ``case`` (``baselines.matmul_floor_shapes``: the products
-    of an rnnexp step at its shapes, nothing else), side by side: the ratio a step made of its
-    matmuls alone would reach, the most any cell code could get at those shapes."""
+    """PyTorch x 10 / the matmul floor of ``case`` (``_floor_timer``: the products of an rnnexp step
+    at its shapes, nothing else), side by side: the ratio a step made of its matmuls alone would
+    reach, the most any cell code could get at those shapes."""
     H, T, task = int(case["hidden"]), int(case["T"]), case["task"]
-    cfg = _cfg(model, H, T, task, "float32")
-    task_ = tasks.make(cfg)  # its steps (copy: T + 2K), inputs and outputs, as the step timed has them
-    spec = config.net_spec(cfg, task_)
-    floor = baselines.matmul_floor_timer(task_.T, cfg.replicas, cfg.batch, H, spec.n_in, spec.loss_fn.n_out,
-                                         G=GATES[model], dtype=np.float32)
+    floor = _floor_timer(_cfg(model, H, T, task, "float32"), model)
     times = interleaved([floor, baselines.torch_long_timer(model, H, T, task)], steps, repeats)
     return float(np.median(10 * times[:, 1] / times[:, 0]))
 
@@ -121,8 +143,7 @@ def long_section(args):
                                    cases["ratio_float32"].min() if have_torch else np.nan, goal, note))
     for model in models:
         cfg = _cfg(model, fH, fT, "adding", "float32")
-        times = interleaved([step_timer(cfg), baselines.matmul_floor_timer(fT, 10, cfg.batch, fH, G=GATES[model],
-                                                                           dtype=np.float32)], steps, repeats)
+        times = interleaved([step_timer(cfg), _floor_timer(cfg, model)], steps, repeats)
         targets.append(_target("L2 long matmul floor", f"{model}, hidden {fH}, T {fT}, 10 replicas, float32: step / matmul floor",
                                np.median(times[:, 0] / times[:, 1]), "<= 1.5"))
     full, cut = (peak_step_memory(_cfg("lstm", mH, mT, "adding", "float32", **t)) / 2**20

@@ -43,6 +43,9 @@ class Cell:
     fused_group_min_bytes = 12 * 2**20
     gates = 4
     states = ("h", "c")
+    # float32: back_layer's kernel sums the input-weight and bias gradients of a layer whose inputs
+    # run_inputs projected in the kernel (no BLAS product for them; the benchmark's floor reads this)
+    sums_input_grads = True
 
     @staticmethod
     def takes_output_grads(hidden: int, outputs: int) -> bool:
