@@ -9,7 +9,8 @@ module imports the package's engine, so a change to the engine cannot change a b
 - ``torch_long_timer``: PyTorch CPU ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` + ``nn.Linear``, Adam,
   float32, one network, on the long tasks (``adding``, ``copy``; batches from ``long_task_batch``).
 - ``matmul_floor_timer``: the same ``np.matmul`` calls at the same shapes as one training step of
-  rnnexp's Elman RNN (or a gated cell's, ``gates``), and nothing else: the cost of the arithmetic alone.
+  rnnexp's Elman RNN (or a gated cell's, ``gates``), and nothing else: the cost of the arithmetic alone
+  (less, on request, the products a float32 step does in its compiled kernels).
 
 Every timer is ``run(n) -> seconds`` for n steps, so the benchmark interleaves them with rnnexp's.
 """
