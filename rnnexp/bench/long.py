@@ -12,7 +12,8 @@ keeps to T = 100, hidden 16 and 64, adding (seconds), and ``--quick`` to a smoke
 
 Targets: L1 the ratio (the smallest over the cases of a model) >= 1.5 at hidden <= 64 and >= 1 at
 hidden 128; L2 at hidden 128, T = 500 a step within 1.5x of its own matmul floor (the same products
-at the same shapes and precision, ``baselines.matmul_floor_shapes`` with the cell's gates); L3 the
+at the same shapes and precision, ``baselines.matmul_floor_shapes`` with the cell's gates, less the
+products its compiled kernels do instead of BLAS: ``_kernel_products``); L3 the
 peak memory of a step at T = 1000, hidden 128, 10 replicas, reported, and with ``bptt.truncate``
 set no larger than with full BPTT. L1's note gives, for the smallest ratio, its range over the
 repeats (how far the host's noise moves it) and the ratio of that case's matmul floor alone
