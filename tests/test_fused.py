@@ -16,6 +16,7 @@ from rnnexp import config, train
 from rnnexp.engine import activations, network
 from rnnexp.engine.models import _fused
 from test_precision import _agree, step_inputs
+from test_tasks import check_the_output_layer_at_scored_steps
 
 pytestmark = pytest.mark.usefixtures("compiled_kernels")  # float32 steps: the kernels compiled in the background
 
@@ -214,6 +215,13 @@ def test_the_top_layers_kernel_adds_the_output_gradient_as_numpy_does_and_keeps_
             ok = np.isfinite(b)
             np.testing.assert_allclose(a[ok], b[ok], rtol=0, atol=STEP_RTOL * np.abs(b[ok]).max())
         assert np.isnan(own[0][1:, 0]).any() == poison  # at the steps where dz is 0 too
+
+
+@pytest.mark.parametrize("model,layers", [("rnn", 1), ("gru", 1), ("lstm", 1), ("lstm", 2)])
+def test_a_float32_step_scored_at_some_steps_runs_the_output_layer_there_only(model, layers, monkeypatch):
+    """``network.scored_steps`` in float32 (the LSTM's top-layer kernel takes ``dz`` at every step,
+    0 at the steps left out): as the output layer at every step, masked."""
+    check_the_output_layer_at_scored_steps(model, "float32", layers, monkeypatch)
 
 
 def test_the_float32_softmax_kernel_equals_numpy_in_float64():

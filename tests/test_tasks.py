@@ -66,6 +66,64 @@ def test_a_step_without_a_target_sends_no_gradient():
     np.testing.assert_allclose(full, plain, rtol=1e-13)
 
 
+def _whole_steps(scored):
+    mask = np.zeros((T, 1, 1), bool)
+    mask[list(scored)] = True
+    return mask
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru", "birnn"])
+@pytest.mark.parametrize("scored", [(T - 1,), (1, 2), (0, 2)])  # a step, consecutive steps, steps apart
+def test_a_mask_of_whole_steps_matches_central_differences(model, scored):
+    """A mask that scores whole steps runs the output layer at those steps only (``scored_steps``):
+    the gradients against the oracle, which computes every step's logits and masks them."""
+    spec = network.NetSpec(hidden=H, loss="squared", model=model, init="normal", scale=1.1)
+    params, x, y, h0, _ = _problem(spec, "squared", False)
+    assert network.scored_steps(_whole_steps(scored), T) is not None
+    assert max_relative_error(spec, params, x, y, None if model == "birnn" else h0, mask=_whole_steps(scored)) < 1e-6
+
+
+def check_the_output_layer_at_scored_steps(model, precision, layers, monkeypatch):
+    """The same loss and gradients as the output layer at every step with the unscored steps masked
+    (the engine before ``scored_steps``), float64 to rounding and float32 to float32's; the logits
+    returned are the scored steps'. (``test_fused`` runs it in float32.)"""
+    spec = network.NetSpec(hidden=4, loss="squared", model=model, init="normal", precision=precision,
+                           options={"layers": layers})
+    params, x, y, h0, _ = _problem(spec, "squared", False)
+    params = {k: v.astype(spec.dtype) for k, v in params.items()}
+    x, cases = x.astype(spec.dtype), [(T - 1,), (0, 2)]
+    runs = {}
+    for every in (False, True):
+        if every:
+            monkeypatch.setattr(network, "scored_steps", lambda mask, T: None)
+        for scored in cases:
+            runs[every, scored] = network.loss_and_grads(spec, params, x, y, mask=_whole_steps(scored))
+    tol = 1e-12 if spec.dtype == np.float64 else 1e-5
+    for scored in cases:
+        (loss, grads, z, _), (loss0, grads0, z0, _) = runs[False, scored], runs[True, scored]
+        np.testing.assert_allclose(loss, loss0, rtol=tol)
+        for k in grads0:
+            np.testing.assert_allclose(grads[k], grads0[k], rtol=tol, atol=tol * np.abs(grads0[k]).max())
+        assert z.shape[0] == len(scored) and z0.shape[0] == T
+        np.testing.assert_allclose(z, z0[list(scored)], rtol=tol)
+
+
+@pytest.mark.parametrize("model,layers", [("rnn", 1), ("lstm", 1), ("gru", 1), ("birnn", 1), ("lstm", 2)])
+def test_the_output_layer_runs_at_the_scored_steps_only(model, layers, monkeypatch):
+    check_the_output_layer_at_scored_steps(model, "float64", layers, monkeypatch)
+
+
+def test_scored_steps_are_whole_steps_some_left_out():
+    assert network.scored_steps(_whole_steps([T - 1]), T) == slice(T - 1, T)
+    assert network.scored_steps(_whole_steps([1, 2]), T) == slice(1, 3)
+    np.testing.assert_array_equal(network.scored_steps(_whole_steps([0, 2]), T), [0, 2])
+    assert network.scored_steps(_whole_steps(range(T)), T) is None  # every step: the plain path
+    assert network.scored_steps(_whole_steps([]), T) is None
+    assert network.scored_steps(None, T) is None
+    assert network.scored_steps(np.ones((T, R, B), bool), T) is None  # differs between problems
+    assert network.scored_steps(_whole_steps([T - 1]), T + 1) is None  # not this sequence's mask
+
+
 # --- reference scores, computed here from the definitions ----------------------------------------
 
 def test_adding_references_are_exact():
