@@ -10,6 +10,7 @@ from gradcheck import max_relative_error
 
 from rnnexp import config, tasks, train
 from rnnexp.engine import losses, network
+from rnnexp.engine.models import _windows
 from rnnexp.tasks import adding, copy
 from rnnexp.tasks.addition import data, metrics
 
@@ -83,12 +84,27 @@ def test_a_mask_of_whole_steps_matches_central_differences(model, scored):
     assert max_relative_error(spec, params, x, y, None if model == "birnn" else h0, mask=_whole_steps(scored)) < 1e-6
 
 
-def check_the_output_layer_at_scored_steps(model, precision, layers, monkeypatch):
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("scored", [(T - 1,), (0, 2)])
+def test_a_truncated_step_scored_at_whole_steps_matches_central_differences(model, scored, monkeypatch):
+    """The same in windows (``bptt.truncate``): windows of 2 steps, the first without a target when
+    only the last step is scored; against the truncated objective's central differences."""
+    monkeypatch.setattr(_windows, "MIN_WINDOW", 2)
+    spec = network.NetSpec(hidden=H, loss="squared", model=model, init="normal", scale=1.1, truncate=1)
+    params, x, y, h0, _ = _problem(spec, "squared", False)
+    assert network.truncated(spec, T)
+    assert max_relative_error(spec, params, x, y, h0, mask=_whole_steps(scored)) < 1e-6
+
+
+def check_the_output_layer_at_scored_steps(model, precision, layers, monkeypatch, truncate=None):
     """The same loss and gradients as the output layer at every step with the unscored steps masked
     (the engine before ``scored_steps``), float64 to rounding and float32 to float32's; the logits
-    returned are the scored steps'. (``test_fused`` runs it in float32.)"""
+    returned are the scored steps'. (``test_fused`` runs it in float32.) ``truncate``: in windows of
+    2 steps, one of them without a target when only the last step is scored."""
+    monkeypatch.setattr(_windows, "MIN_WINDOW", 2)
     spec = network.NetSpec(hidden=4, loss="squared", model=model, init="normal", precision=precision,
-                           options={"layers": layers})
+                           options={"layers": layers}, truncate=truncate)
+    assert network.truncated(spec, T) == (truncate is not None)
     params, x, y, h0, _ = _problem(spec, "squared", False)
     params = {k: v.astype(spec.dtype) for k, v in params.items()}
     x, cases = x.astype(spec.dtype), [(T - 1,), (0, 2)]
@@ -108,9 +124,10 @@ def check_the_output_layer_at_scored_steps(model, precision, layers, monkeypatch
         np.testing.assert_allclose(z, z0[list(scored)], rtol=tol)
 
 
-@pytest.mark.parametrize("model,layers", [("rnn", 1), ("lstm", 1), ("gru", 1), ("birnn", 1), ("lstm", 2)])
-def test_the_output_layer_runs_at_the_scored_steps_only(model, layers, monkeypatch):
-    check_the_output_layer_at_scored_steps(model, "float64", layers, monkeypatch)
+@pytest.mark.parametrize("model,layers,truncate", [("rnn", 1, None), ("lstm", 1, None), ("gru", 1, None),
+                                                   ("birnn", 1, None), ("lstm", 2, None), ("rnn", 1, 1), ("gru", 2, 1)])
+def test_the_output_layer_runs_at_the_scored_steps_only(model, layers, truncate, monkeypatch):
+    check_the_output_layer_at_scored_steps(model, "float64", layers, monkeypatch, truncate)
 
 
 def test_scored_steps_are_whole_steps_some_left_out():

@@ -204,8 +204,8 @@ def loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None, keep_cache=T
 def _loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None, keep_cache=True):
     T, R, B, _ = x.shape
     windows = truncated(spec, T)
-    steps = None if windows else scored_steps(mask, T)  # the output layer at the steps with a target only
-    z, cache = _forward_windows(spec, params, x, h0) if windows else forward(spec, params, x, h0, steps)
+    steps = scored_steps(mask, T)  # the output layer at the steps with a target only
+    z, cache = (_forward_windows if windows else forward)(spec, params, x, h0, steps)
     if not keep_cache and isinstance(cache, dict):
         cache["spend"] = True  # read by a model's backward (``_stack.Stack.backward``), which marks it "spent"
     # every step of z carries a target when it holds the scored steps only
@@ -213,7 +213,7 @@ def _loss_and_grads(spec: NetSpec, params, x, y, h0=None, mask=None, keep_cache=
     c = objective_scale(spec, T, B, mask, R)
     loss = elem.sum(axis=(0, 2)) * c  # (R,)
     dz *= c if mask is None else c[:, None, None].astype(dz.dtype)  # in place: every loss returns a new dz
-    grads = _backward_windows(spec, params, cache, dz) if windows else backward(spec, params, cache, dz, steps)
+    grads = (_backward_windows if windows else backward)(spec, params, cache, dz, steps)
     return loss, grads, z, cache
 
 
@@ -224,25 +224,52 @@ def truncated(spec: NetSpec, T: int) -> bool:
     return spec.truncate is not None and spec.truncate < T - 1 and hasattr(spec.impl, "forward_windows")
 
 
-def _forward_windows(spec: NetSpec, params, x, h0=None):
-    """``forward`` of a truncated step: the logits computed window by window, the checkpoints as cache."""
+def _rows_of_steps(steps, T: int):
+    """Each step's row in the arrays of the scored ``steps`` (``scored_steps``), -1 for a step left
+    out: ``(T,)``; None for every step."""
+    if steps is None:
+        return None
+    rows = np.full(T, -1)
+    rows[steps] = np.arange(len(rows[steps]))
+    return rows
+
+
+def _forward_windows(spec: NetSpec, params, x, h0=None, steps=None):
+    """``forward`` of a truncated step: the logits computed window by window (of the scored ``steps``
+    only when given), the checkpoints as cache."""
     x = _in_float(params, x)
     T, R, B, _ = x.shape
-    z = empty(T, R, B, params["Why"].shape[-1], x.dtype)
+    rows = _rows_of_steps(steps, T)
+    z = empty(T if rows is None else int((rows >= 0).sum()), R, B, params["Why"].shape[-1], x.dtype)
 
     def emit(a, top):
-        z[a : a + top.shape[0]] = logits(params, top)
+        if rows is None:
+            z[a : a + top.shape[0]] = logits(params, top)
+            return
+        at = rows[a : a + top.shape[0]]
+        scored = np.flatnonzero(at >= 0)  # the window's scored steps
+        if len(scored):
+            z[at[scored]] = logits(params, top[scored])
 
     return z, spec.impl.forward_windows(spec, params, x, h0, emit)
 
 
-def _backward_windows(spec: NetSpec, params, cache, dz):
-    """``backward`` of a truncated step: the output layer's part window by window, as the model asks."""
+def _backward_windows(spec: NetSpec, params, cache, dz, steps=None):
+    """``backward`` of a truncated step: the output layer's part window by window, as the model asks;
+    with ``steps``, ``dz`` is that of the scored steps (``backward``)."""
     Why, out = params["Why"], {}
+    rows = _rows_of_steps(steps, cache.T)
 
     def dtop_of(a, top):
-        d = dz[a : a + top.shape[0]]
-        g = outer_sum(top, d)
+        W = top.shape[0]
+        if rows is None:
+            d, scored = dz[a : a + W], slice(None)
+        else:
+            at = rows[a : a + W]
+            scored = np.flatnonzero(at >= 0)
+            d = np.zeros((W,) + dz.shape[1:], dz.dtype)  # 0 at the window's steps without a target
+            d[scored] = dz[at[scored]]
+        g = outer_sum(top[scored], d[scored])
         out["Why"] = out["Why"] + g if "Why" in out else g
         return project(d, T_(Why))  # (W, R, B, top)
 
