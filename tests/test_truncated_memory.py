@@ -172,6 +172,42 @@ def test_replica_groups_and_float32_run_windowed_truncation(monkeypatch):
     _check_step(spec32, params32, x, y, mask, rtol=1e-5)
 
 
+@pytest.mark.parametrize("model,layers,k", [("rnn", 1, 1), ("lstm", 2, 2), ("gru", 1, 4)])
+def test_the_windows_no_loss_reaches_are_skipped_with_the_same_numbers(model, layers, k, monkeypatch):
+    """``adding`` (scored at its last step), windows of 3: only the windows within k steps of the end
+    run their lags (``_windows._unreached``), and the step's numbers are the reference's."""
+    _small_windows(monkeypatch)
+    calls = []
+    lags = _windows._window_lags
+    monkeypatch.setattr(_windows, "_window_lags", lambda *a, **kw: calls.append(1) or lags(*a, **kw))
+    spec, params, x, y, mask = _problem(model, layers, "adding", k, T=20)
+    _check_step(spec, params, x, y, mask)
+    W = max(k, 3)  # the windows that hold the steps the last step's loss reaches, 19 - k to 19
+    assert len(calls) == 19 // W - (19 - k) // W + 1 < -(-20 // W)
+    calls.clear()  # and a target at step 6 too: a window that runs its lags after windows skipped
+    mask = np.zeros((20, 1, 1), bool)
+    mask[[6, 19]] = True
+    _check_step(spec, params, x, y, mask)
+    assert len(calls) == 19 // W - (19 - k) // W + 1 + 6 // W - (6 - k) // W + 1
+
+
+def test_a_window_no_loss_reaches_is_not_skipped_when_not_finite(monkeypatch):
+    """An infinite input at step 3, which no loss reaches: the tanh keeps the states finite, but the
+    input weights' gradient is ``inf * 0 = NaN`` there, as in the reference, not 0."""
+    _small_windows(monkeypatch)
+    spec, params, x, y, mask = _problem("rnn", 1, "adding", 1, T=20)
+    x = x.copy()
+    x[3, 0, 0, 0] = np.inf  # replica 0, problem 0
+    with np.errstate(all="ignore"):
+        loss, grads, _, _ = network.loss_and_grads(spec, params, x, y, mask=mask)
+        loss1, grads1, _, _ = reference_step(spec, params, x, y, mask=mask)
+    assert np.isfinite(loss).all() and np.isnan(grads1["Wxh"][0]).any() and np.isfinite(grads1["Whh"]).all()
+    for name in grads:
+        np.testing.assert_array_equal(np.isnan(grads[name]), np.isnan(grads1[name]), err_msg=name)
+        ok = np.isfinite(grads1[name])
+        np.testing.assert_allclose(grads[name][ok], grads1[name][ok], rtol=1e-12, atol=1e-15)
+
+
 def _peak(work) -> int:
     tracemalloc.start()
     try:

@@ -21,7 +21,9 @@ the forward cache of step s is needed only by the losses of steps s..s+k. A trun
 Memory per step of the recurrence held at once: one window's caches and its lags' arrays, and the
 ``k`` edges, whatever T is; held for all T steps only the inputs, the logits and their gradients
 (the output layer's ``(T, R, B, O)``) and one checkpoint per window. The cost: the forward pass
-runs twice (but for the last window, so a step with T <= window runs it once, as before).
+runs twice (but for the last window, so a step with T <= window runs it once, as before), and each
+window's lags run the cell backwards ``k + 1`` times over its steps, unless no loss reaches it
+(``truncated``: a task scored at some steps only skips the windows more than ``k`` steps before them).
 
 The state-gradient profile (full BPTT from the last step's loss) and ``state_before`` work on the
 checkpoints too: they run windows again as they need them (``Checkpoints.windows``,
@@ -221,14 +223,44 @@ def _window_lags(cell, spec, lps, layers, dtop, k, left, edges, keep_edges):
     return acc, mine
 
 
+def _unreached(dtop, edges) -> bool:
+    """Whether no loss reaches a window's states: its ``dL/dtop`` is 0, and so is every lag arriving
+    from the window after it (``edges``; None: none arrives)."""
+    return not dtop.any() and (edges is None or not any(a.any() for layer in edges for lag in layer
+                                                          if lag is not None for a in lag))
+
+
+def _finite(lps, layers) -> bool:
+    """Whether every weight and every array of a window's caches is finite: a gradient of 0 then stays
+    exactly 0 through the window (``0 * inf`` would be NaN, which a skipped window must not lose)."""
+    return all(np.isfinite(v).all() for lp in lps for v in lp.values()) and \
+        all(np.isfinite(v).all() for c in layers for v in c.values() if isinstance(v, np.ndarray))
+
+
 def truncated(cell, spec, lps, windows: Iterable, T: int, k: int, dtop_of: Callable) -> list[dict]:
     """Truncated BPTT (``Stack.backward``'s definition) over ``windows``: ``(first step, every
     layer's cache)`` from the last window to the first (a whole sequence's cache is one window).
     ``dtop_of(a, top) -> dL/dtop`` of the window's steps, from its top-layer outputs. Returns each
-    layer's gradients (plain names)."""
+    layer's gradients (plain names).
+
+    A window that no loss reaches (``_unreached``: no target in it, and the lags from the windows
+    after it spent) adds exactly 0 when it is finite (``_finite``), so its ``k + 1`` lags are skipped:
+    on a task scored at its last step only (``adding``) every window more than ``k`` steps before the
+    end. Each lag runs the cell backwards over the whole window, so a truncated step does about
+    ``k + 1`` times the backward work of full BPTT where losses reach (measured: at T = 1000,
+    ``bptt.truncate=50``, hidden 64, 10 replicas, float32, an LSTM step on ``adding`` took 17.6 s with
+    every window's lags and 2.07 s skipping the 15 of 16 windows no loss reaches; the rnn 4.15 and
+    0.51 s, the gru at T = 500, ``bptt.truncate=20`` 3.94 and 0.53 s; side by side, alternating)."""
     grads, edges = [None] * len(lps), None
     for a, layers in windows:
         dtop = dtop_of(a, layers[-1]["h"][1:])
+        if grads[0] is not None and _unreached(dtop, edges) and _finite(lps, layers):
+            edges = None  # every lag's gradient is 0 through this window: it adds nothing, sends nothing back
+            del layers, dtop
+            continue
+        if edges is None and grads[0] is not None:  # after windows that sent nothing back
+            zero = tuple(np.zeros(dtop.shape[1:-1] + (spec.hidden,), dtop.dtype) for _ in cell.states)
+            edges = [[zero] * k for _ in lps]
         acc, edges = _window_lags(cell, spec, lps, layers, dtop, k, T - a, edges, a > 0)
         for l, lp in enumerate(lps):
             g = layer_grads(cell, lp, layers[l], acc[l])
