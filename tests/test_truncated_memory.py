@@ -184,6 +184,12 @@ def test_the_windows_no_loss_reaches_are_skipped_with_the_same_numbers(model, la
     _check_step(spec, params, x, y, mask)
     W = max(k, 3)  # the windows that hold the steps the last step's loss reaches, 19 - k to 19
     assert len(calls) == 19 // W - (19 - k) // W + 1 < -(-20 // W)
+    ran = []  # the steps each lag runs back (_windows._reached): on adding, one step a lag and layer
+    back = spec.impl.cell.back
+    monkeypatch.setattr(spec.impl.cell, "back", lambda *a, **kw: ran.append(len(range(20)[a[3]])) or back(*a, **kw))
+    network.loss_and_grads(spec, params, x, y, mask=mask)
+    monkeypatch.setattr(spec.impl.cell, "back", back)
+    assert ran == [1] * (k + 1) * layers
     calls.clear()  # and a target at step 6 too: a window that runs its lags after windows skipped
     mask = np.zeros((20, 1, 1), bool)
     mask[[6, 19]] = True
