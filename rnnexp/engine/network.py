@@ -17,7 +17,7 @@ import numpy as np
 
 from . import activations, init, losses, models
 from .models import _fused
-from .models._ops import T_, bias_grad, empty, outer_sum, project
+from .models._ops import T_, at_steps, bias_grad, empty, outer_sum, project
 
 TIME_REDUCTIONS = ("mean", "sum")
 PRECISIONS = ("float64", "float32")  # the float of parameters, states and data; gradient checks use float64
@@ -267,8 +267,7 @@ def _backward_windows(spec: NetSpec, params, cache, dz, steps=None):
         else:
             at = rows[a : a + W]
             scored = np.flatnonzero(at >= 0)
-            d = np.zeros((W,) + dz.shape[1:], dz.dtype)  # 0 at the window's steps without a target
-            d[scored] = dz[at[scored]]
+            d = at_steps(dz[at[scored]], scored, W)  # 0 at the window's steps without a target
         g = outer_sum(top[scored], d[scored])
         out["Why"] = out["Why"] + g if "Why" in out else g
         return project(d, T_(Why))  # (W, R, B, top)
@@ -284,14 +283,9 @@ def backward(spec: NetSpec, params, cache, dz, steps=None):
     """The gradients from the logits' ``dz: (T, R, B, O)``, or with ``steps`` (``scored_steps``) from
     those steps' ``dz: (S, R, B, O)``, every other step's being 0."""
     top = cache["top"]
-    T = top.shape[0]
 
     def every_step(a):  # a gradient of the scored steps as one of all T steps, 0 at the others
-        if steps is None:
-            return a
-        full = np.zeros((T,) + a.shape[1:], a.dtype)
-        full[steps] = a
-        return full
+        return a if steps is None else at_steps(a, steps, top.shape[0])
 
     from_output = getattr(spec.impl, "backward_from_output", None)  # a model that takes dz itself
     grads = from_output(spec, params, cache, every_step(dz)) if from_output is not None else None

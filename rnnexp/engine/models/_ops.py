@@ -38,6 +38,14 @@ def carried(dS, n: int, shape: tuple, dtype) -> list[np.ndarray]:
     return [np.array(s, dtype, order="C") for s in dS]
 
 
+def at_steps(a: np.ndarray, steps, T: int) -> np.ndarray:
+    """``a``, an array of some ``steps`` (a slice or indices along its first axis), as one of all
+    ``T`` steps, 0 at the others."""
+    full = np.zeros((T,) + a.shape[1:], a.dtype)
+    full[steps] = a
+    return full
+
+
 def replica_major(a: np.ndarray) -> np.ndarray:
     """``a`` (time-major indexing) copied into replica-major memory, unless it already is."""
     return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Optional
 import numpy as np
 
 from . import _fused, _ops
-from ._ops import T_, bias_grad, outer_sum, project
+from ._ops import T_, at_steps, bias_grad, outer_sum, project
 
 MIN_WINDOW = 64  # steps: the smallest window (see window_size)
 
@@ -255,12 +255,7 @@ def _padded(arrays, lo: int, m: int) -> tuple:
     """Arrays of the steps ``lo..`` of a lag as arrays of its ``m`` steps, 0 at the others."""
     if lo == 0 and arrays[0].shape[0] == m:
         return tuple(arrays)
-    out = []
-    for a in arrays:
-        full = np.zeros((m,) + a.shape[1:], a.dtype)
-        full[lo : lo + a.shape[0]] = a
-        out.append(full)
-    return tuple(out)
+    return tuple(at_steps(a, slice(lo, lo + a.shape[0]), m) for a in arrays)
 
 
 def _unreached(dtop, edges) -> bool:
