@@ -98,19 +98,41 @@ def test_long_section_quick_measures_every_case_and_says_when_pytorch_is_absent(
     assert "truncate=5" in rows["measured"].iloc[-1] and "MB full BPTT" in rows["note"].iloc[-1]
 
 
+class StandIn:
+    """A stand-in for a PyTorch peer in its own process (``peer.OwnTimer``): 2 ms a step."""
+
+    dropped = 0
+
+    def __call__(self, n):
+        return 0.002 * n
+
+    def drop(self):
+        StandIn.dropped += 1
+
+
 @pytest.mark.slow  # seconds, as above
 def test_the_long_targets_give_the_worst_cases_range_over_its_repeats(monkeypatch):
-    """With a peer (a stand-in for PyTorch here, whether torch is installed or not), L1's note
-    gives the smallest case's ratio over its repeats, lowest to highest, around the median it reports."""
-    monkeypatch.setattr(long.baselines, "torch_long_timer", lambda *a, **k: lambda n: 0.002 * n)
+    """With peers (stand-ins for PyTorch here, whether torch is installed or not: 2 ms a step in a
+    process of its own, 1 ms in the benchmark's), L1's note gives the smallest case's ratio over its
+    repeats, lowest to highest, around the median it reports, and the smallest ratio against the
+    peer in the benchmark's process: half of it, as each of its steps takes half the time. Each
+    peer built in the other process is dropped there after its case."""
+    monkeypatch.setattr(long.peer, "own_process", lambda *a: StandIn())
+    monkeypatch.setattr(long.baselines, "torch_long_timer", lambda *a, **k: lambda n: 0.001 * n)
+    StandIn.dropped = 0
     args = cli._arguments(["long", "--quick", "--repeats", "3"])
-    _, targets = long.long_section(args)
+    table, targets = long.long_section(args)
+    assert np.allclose(table["ratio_kept"], table["ratio_float32"] / 2)
+    assert np.allclose(table["torch_ms_per_network"], 2) and np.allclose(table["torch_kept_ms"], 1)
     l1 = pd.DataFrame(targets).query("target == 'L1 long vs PyTorch'")
     for value, note in zip(l1["value"], l1["note"]):
         found = re.search(r"\(its 3 repeats: ([0-9.]+)-([0-9.]+)\)", note)
         assert found, note
         lo, hi = map(float, found.groups())
         assert lo <= round(value, 2) <= hi and lo > 0
+        kept = re.search(r"rnnexp's allocator setting applied to it too\): ([0-9.]+) smallest", note)
+        assert kept and abs(float(kept.group(1)) - value / 2) <= 0.01, note
+    assert StandIn.dropped == len(table) + len(l1)  # one a case, one a floor's ratio (_ceiling)
 
 
 def test_the_long_section_takes_the_repeats_asked_for():

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import CALLER_ENV
-from . import baselines
+from . import baselines, peer
 from .. import config, train
 from ..tasks.addition import data, metrics
 from .long import long_section
@@ -117,8 +117,9 @@ def solve_section(args):
 
 def step_section(args):
     """Target 2: one training step, one replica, hidden 16, batch 32, 8 bits: PyTorch / rnnexp.
-    Both use SGD; rnnexp's step includes drawing its batch, PyTorch's batches are made beforehand."""
-    run_torch = baselines.torch_step_timer(16, 32, 8)
+    Both use SGD; rnnexp's step includes drawing its batch, PyTorch's batches are made beforehand.
+    PyTorch runs in a process of its own, as its users run it (``peer``)."""
+    run_torch = peer.own_process("torch_step_timer", 16, 32, 8)
     timers = {"rnnexp (sgd)": step_timer(_config(replicas=1, optimizer="sgd")),
               "rnnexp (adam, the default)": step_timer(_config(replicas=1))}
     if run_torch is not None:
@@ -129,11 +130,10 @@ def step_section(args):
         note = "torch is not installed: pip install torch (CPU wheel) to measure this row"
         return table, [_target("2 step vs PyTorch", "pytorch / rnnexp time per step", np.nan, ">= 3", note)]
     ratio = np.median(times[:, 2] / times[:, 0])
-    import torch
-
+    run_torch.drop()
     table["ratio_pytorch_over_this"] = [np.median(times[:, 2] / times[:, k]) for k in range(3)]
     return table, [_target("2 step vs PyTorch", "pytorch / rnnexp time per step (sgd)", ratio, ">= 3",
-                           f"torch {torch.__version__}, float32, 1 thread; rnnexp float64")]
+                           f"torch {peer.status()['torch']}, float32, 1 thread, in a process of its own; rnnexp float64")]
 
 
 def replicas_section(args):
