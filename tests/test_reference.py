@@ -1,6 +1,7 @@
 """Behaviour unchanged: the example sweep and every study preset (shrunk as the slow tests shrink them),
 run through the CLI now, give the tables recorded in tests/reference/ (``make.py`` there records
-them), cell by cell as CSV text, ``wall_time`` aside. Config columns added since the recording
+them), cell by cell as CSV text, ``wall_time`` aside, on the arithmetic they were recorded with
+(``make.environment``: OpenBLAS's and NumPy's AVX2 code, also on a host with AVX-512). Config columns added since the recording
 (``NEW_CONFIG``: the task group) may appear beside them, holding their defaults only.
 
 Slow: eight small multiruns in subprocesses (about 10 minutes on 2 busy cores).
@@ -40,6 +41,21 @@ def test_tables_equal_the_reference(name, tmp_path):
         want = make.read(HERE / name / f"{table}.csv.gz")
         got = make.read(sweep / f"{table}.csv")
         same_table(got, want, f"{name}/{table}")
+
+
+def test_the_commands_run_on_the_arithmetic_the_tables_record():
+    """On a host with AVX2: OpenBLAS's AVX2 kernels and NumPy without its AVX-512 loops (both round
+    differently), never over a setting the environment has; nothing set on a host without AVX2."""
+    avx512 = ({"AVX2": True, "AVX512F": True}, ["AVX2", "X86_V4", "AVX512_ICL", "AVX512_SPR"])
+    assert make.environment({"A": "1"}, cpu=avx512) == {
+        "A": "1", "OPENBLAS_CORETYPE": "Haswell", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
+    numpy1 = ({"AVX2": True}, ["AVX2", "AVX512F", "AVX512_SKX"])  # NumPy 1.x's names
+    assert make.environment({}, cpu=numpy1)["NPY_DISABLE_CPU_FEATURES"] == "AVX512F AVX512_SKX"
+    assert make.environment({"OPENBLAS_CORETYPE": "Zen", "NPY_DISABLE_CPU_FEATURES": ""}, cpu=avx512) == {
+        "OPENBLAS_CORETYPE": "Zen", "NPY_DISABLE_CPU_FEATURES": ""}
+    assert make.environment({}, cpu=({"AVX2": True}, ["AVX2"])) == {"OPENBLAS_CORETYPE": "Haswell"}
+    assert make.environment({"A": "1"}, cpu=({"AVX2": False}, [])) == {"A": "1"}
+    assert "PATH" in make.environment()  # this process's environment, on this host's CPU
 
 
 def test_new_config_columns_must_hold_their_defaults():

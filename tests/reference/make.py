@@ -16,12 +16,25 @@ checks every table cell by cell against these files, ``wall_time`` aside.
 
 Regenerate them whenever a change is *meant* to change results (and say so in the commit); a
 change that only moves or renames code must leave them untouched.
+
+The arithmetic they record is that of an AVX2 host: OpenBLAS's AVX2 kernels (its ``Haswell``
+core; the ``Zen`` core of the AMD host that recorded them runs the same kernels) and NumPy's AVX2
+loops. On a host with AVX-512, OpenBLAS picks its ``SkylakeX`` kernels and NumPy its AVX-512 loops,
+which round differently: the last digit of many cells, and a near-tie in training can then go the
+other way (seed000's ``eval_loss`` 0.2498 against 0.2248 on one replica). So every command runs
+with ``OPENBLAS_CORETYPE=Haswell`` and NumPy's AVX-512 targets switched off
+(``NPY_DISABLE_CPU_FEATURES``) on an x86-64 host with AVX2 (``environment``), unless the
+environment sets either itself: what the comparison sees is the engine's code, on the arithmetic
+the tables were recorded with. Measured on an AVX-512 host (AMD EPYC, Zen 4): with both, all eight
+commands give the tables recorded on the AVX2 host, cell for cell; with the BLAS core alone, four
+of them differ in last digits (NumPy's loops), and with neither, all eight.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,12 +64,38 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
+BLAS_CORE = "Haswell"  # OpenBLAS's kernels whose arithmetic the tables record
+
+
+def _numpy_cpu() -> tuple[dict, list]:
+    try:
+        from numpy._core import _multiarray_umath as m
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as m
+    return m.__cpu_features__, list(m.__cpu_dispatch__)
+
+
+def environment(env: dict | None = None, cpu: tuple | None = None) -> dict:
+    """The commands' environment: ``env`` (this process's) with, on a host with AVX2,
+    ``OPENBLAS_CORETYPE=BLAS_CORE`` and ``NPY_DISABLE_CPU_FEATURES`` naming NumPy's AVX-512 dispatch
+    targets (``X86_V4``, ``AVX512_*``), each unless ``env`` sets it already (see the module's
+    docstring). ``cpu``: ``(features, dispatch targets)`` as NumPy reports them (default: this host's)."""
+    env = dict(os.environ if env is None else env)
+    features, targets = _numpy_cpu() if cpu is None else cpu
+    if features.get("AVX2"):
+        env.setdefault("OPENBLAS_CORETYPE", BLAS_CORE)
+        wide = [t for t in targets if t == "X86_V4" or t.startswith("AVX512")]
+        if wide:
+            env.setdefault("NPY_DISABLE_CPU_FEATURES", " ".join(wide))
+    return env
+
+
 def run(name: str, tmp: Path) -> Path:
     """Run ``COMMANDS[name]`` through the CLI into ``tmp`` (sweep dir and cache); the sweep dir."""
     sweep = tmp / "sweep"
     cmd = [sys.executable, "-m", "rnnexp", "-m", *COMMANDS[name],
            f"hydra.sweep.dir={sweep}", f"cache_dir={tmp / 'cache'}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, env=environment())
     if r.returncode != 0 or not (sweep / "summary.csv").is_file():
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
     return sweep
