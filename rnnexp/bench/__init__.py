@@ -32,7 +32,8 @@ Sections (each a function in ``SECTIONS`` returning its table and its rows of th
 
 Modules: ``measure`` (timing a training step, interleaved repeats, peak memory, the machine),
 ``sections`` (one function per section; ``long``: the long section), ``cli`` (arguments, the output tables), ``baselines``
-(the peers); ``cli.main`` is the command. May import everything below it (``config``, ``train``,
+(the peers), ``peer`` (PyTorch's peers built and timed in a process of their own, as their users
+run them; ``python -m rnnexp.bench.peer`` is that process); ``cli.main`` is the command. May import everything below it (``config``, ``train``,
 ``engine``, ``tasks``); nothing imports the benchmark.
 """
 from __future__ import annotations
