@@ -24,13 +24,14 @@ def _serve(*commands):
 def test_the_protocol_builds_runs_and_drops_timers_and_answers_errors_without_stopping():
     replies = _serve({"new": ["matmul_floor_timer", [20, 2, 4, 8]]}, {"new": ["matmul_floor_timer", [20, 1, 4, 8]]},
                      {"run": [1, 3]}, {"drop": 0}, {"run": [0, 1]}, {"new": ["PerSampleLoop", [0]]}, {"nonsense": 1},
-                     {"status": None})
+                     {"status": None}, {"drop": 7})
     assert [r.get("ok") for r in replies[:2]] == [0, 1]  # each timer its own number
     assert replies[2]["ok"] > 0 and replies[3] == {"ok": None}
     assert replies[4]["error"] == "KeyError: 'no timer 0 in the peer process (never built, or dropped)'"
     assert replies[5]["error"].startswith("ValueError: no peer named 'PerSampleLoop'")
     assert replies[6]["error"].startswith("ValueError: unknown command")
     assert replies[7]["ok"]["pid"] == os.getpid()  # served here, in-process
+    assert replies[8]["error"] == "KeyError: 'no timer 7 in the peer process (never built, or dropped)'"
 
 
 def test_a_peer_runs_in_a_process_of_its_own_without_rnnexps_allocator_setting():

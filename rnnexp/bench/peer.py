@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import itertools
 import json
 import os
 import subprocess
@@ -47,8 +48,8 @@ class PeerError(RuntimeError):
 class OwnTimer:
     """``run(n) -> seconds`` of a timer living in the peer process; ``drop()`` frees it there."""
 
-    def __init__(self, peers: "Peers", number: int, name: str):
-        self.peers, self.number, self.name = peers, number, name
+    def __init__(self, peers: "Peers", number: int):
+        self.peers, self.number = peers, number
 
     def __call__(self, n: int) -> float:
         return float(self.peers.ask({"run": [self.number, int(n)]}))
@@ -85,7 +86,7 @@ class Peers:
 
     def timer(self, name: str, *args) -> OwnTimer | None:
         number = self.ask({"new": [name, list(args)]})
-        return None if number is None else OwnTimer(self, number, name)
+        return None if number is None else OwnTimer(self, number)
 
     def status(self) -> dict:
         return self.ask({"status": None})
@@ -113,7 +114,15 @@ def status() -> dict:
     return _PEERS.status()
 
 
-def _reply(command: dict, timers: dict):
+def _built(timers: dict, number):
+    if number not in timers:
+        raise KeyError(f"no timer {number} in the peer process (never built, or dropped)")
+    return number
+
+
+def _reply(command: dict, timers: dict, numbers):
+    """The reply to one command; ``timers`` (number -> timer) and ``numbers`` (unused numbers) are the
+    child's state."""
     if "new" in command:
         name, args = command["new"]
         if not name.startswith("torch_") and name != "matmul_floor_timer":
@@ -121,16 +130,14 @@ def _reply(command: dict, timers: dict):
         run = getattr(baselines, name)(*args)
         if run is None:
             return None
-        number = timers["next"] = timers.get("next", -1) + 1
+        number = next(numbers)
         timers[number] = run
         return number
     if "run" in command:
         number, n = command["run"]
-        if number not in timers or number == "next":
-            raise KeyError(f"no timer {number} in the peer process (never built, or dropped)")
-        return timers[number](n)
+        return timers[_built(timers, number)](n)
     if "drop" in command:
-        del timers[int(command["drop"])]
+        del timers[_built(timers, command["drop"])]
         return None
     if "status" in command:
         allocator = sys.modules.get("rnnexp.engine.allocator")
@@ -143,10 +150,10 @@ def _reply(command: dict, timers: dict):
 
 def serve(inp=sys.stdin, out=sys.stdout) -> None:
     """The child's loop: a reply for each command until its input closes."""
-    timers: dict = {}
+    timers, numbers = {}, itertools.count()
     for line in inp:
         try:
-            reply = {"ok": _reply(json.loads(line), timers)}
+            reply = {"ok": _reply(json.loads(line), timers, numbers)}
         except Exception as e:  # the parent raises it; the child keeps serving
             reply = {"error": f"{type(e).__name__}: {e}"}
         out.write(json.dumps(reply) + "\n")
